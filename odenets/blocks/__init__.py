@@ -1,0 +1,49 @@
+"""The scheme zoo: one file per scheme family, all behind :class:`Block`."""
+
+from .base import (
+    AdaptiveBlock,
+    Block,
+    History,
+    HistoryBlock,
+    ImplicitBlock,
+    ODEForm,
+    Pair,
+    ReversibleBlock,
+    StateLayout,
+    TwoFieldBlock,
+)
+from .euler import AntisymmetricBlock, EulerBlock, ParabolicBlock
+from .hamiltonian import HamiltonianBlock, PartitionedEulerBlock
+from .leapfrog import LeapfrogBlock
+from .midpoint import MidpointBlock
+from .multistep import LMBlock
+from .revnet import RevNetBlock
+from .runge_kutta import HEUN, RK4, ButcherTableau, RK2Block, RK4Block, RungeKuttaBlock
+
+__all__ = [
+    "HEUN",
+    "RK4",
+    "AdaptiveBlock",
+    "AntisymmetricBlock",
+    "Block",
+    "ButcherTableau",
+    "EulerBlock",
+    "HamiltonianBlock",
+    "History",
+    "HistoryBlock",
+    "ImplicitBlock",
+    "LMBlock",
+    "LeapfrogBlock",
+    "MidpointBlock",
+    "ODEForm",
+    "Pair",
+    "ParabolicBlock",
+    "PartitionedEulerBlock",
+    "RK2Block",
+    "RK4Block",
+    "ReversibleBlock",
+    "RevNetBlock",
+    "RungeKuttaBlock",
+    "StateLayout",
+    "TwoFieldBlock",
+]

@@ -1,0 +1,60 @@
+"""Linear multistep networks: LM-ResNet (Lu et al. 2018)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..registry import register_scheme
+from ..stability import CharacteristicPolynomial
+from .base import History, HistoryBlock
+
+
+@register_scheme
+class LMBlock(HistoryBlock):
+    """LM-ResNet: ``y_{n+1} = (1 − k) y_n + k y_{n−1} + (1 + k) h F(y_n)``, ``k`` learned.
+
+    Order 1, explicit, two-step; the history starts at rest (``y₋₁ = y₀``), so the first
+    step is forward Euler with step ``(1 + k) h``. Lu et al. write
+    ``(1 − k_n) y_n + k_n y_{n−1} + F(y_n)``, which is consistent with ``(1 + k) ẏ = F``;
+    the factor ``(1 + k)`` here makes the scheme consistent with ``ẏ = F`` for every ``k``
+    (``ρ'(1) = σ(1) = 1 + k``) and is absorbed by the learned ``F``. ``k = 0`` is forward
+    Euler, ``k = 1`` the explicit midpoint rule. Characteristic polynomial
+    ``r² − (1 − k + (1 + k) z) r − k``; zero-stable iff ``−1 < k ≤ 1``. ``k`` is
+    initialised ``U[−0.1, 0]`` as in the paper.
+    """
+
+    name = "lm"
+    order = 1
+    default_field = "residual"
+
+    def __init__(self, fields, h: float, k_init: tuple[float, float] = (-0.1, 0.0)):
+        super().__init__(fields, h)
+        low, high = k_init
+        self.k = nn.Parameter(torch.empty(()).uniform_(low, high))
+
+    @staticmethod
+    def characteristic_polynomial(k: float) -> CharacteristicPolynomial:
+        return CharacteristicPolynomial(
+            coefficients=((-k,), (-(1 - k), -(1 + k)), (1.0,)),
+            formula=f"ρ(r) = r² − (1 − k + (1 + k) z) r − k, k = {k:.4g}",
+        )
+
+    @property
+    def stability(self):
+        return self.characteristic_polynomial(float(self.k.detach()))
+
+    @classmethod
+    def declared_stability(cls):
+        return cls.characteristic_polynomial(0.0)
+
+    def init(self, y0):
+        return History(y0, y0)
+
+    def step(self, state: History) -> History:
+        y_prev, y = state
+        k = self.k
+        return History(y, (1 - k) * y + k * y_prev + (1 + k) * self.h * self.field(y))
+
+    def extra_repr(self) -> str:
+        return f"h={self.h:g}, k={float(self.k.detach()):.4g}"

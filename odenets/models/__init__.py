@@ -1,0 +1,6 @@
+"""Model layouts and the registered variants."""
+
+from .odenet import ODENet, VectorODENet
+from .small import register_all_small_variants, register_small_variants
+
+__all__ = ["ODENet", "VectorODENet", "register_all_small_variants", "register_small_variants"]

@@ -1,0 +1,80 @@
+"""Stability of a scheme on the linear test equation, declared as data.
+
+Every block exposes ``block.stability``, one of the objects below. They are plain data
+(polynomial coefficients in ascending powers of ``z``) with a vectorised
+``amplification(z)``: the factor by which one step scales the test solution. A scheme is
+linearly stable at ``z`` when ``amplification(z) <= 1``.
+
+``z`` is ``h**step_power * λ`` where ``λ`` is an eigenvalue of the operator named in
+``argument``: ``∂F/∂y`` for first-order schemes, ``∂F/∂y`` of ``y'' = F(y)`` for the leapfrog
+(``z = h²λ``), and ``∂F_Y/∂Z · ∂F_Z/∂Y`` for the two-field (partitioned) schemes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def _poly(coefficients, z):
+    """Evaluate a polynomial given by ascending coefficients at (array) ``z``."""
+    z = np.asarray(z, dtype=complex)
+    out = np.zeros_like(z)
+    for c in reversed(coefficients):
+        out = out * z + c
+    return out
+
+
+@dataclass(frozen=True)
+class StabilityFunction:
+    """Stability function ``R(z) = P(z)/Q(z)`` of a one-step scheme: ``y⁺ = R(z) y``."""
+
+    numerator: tuple[float, ...]
+    denominator: tuple[float, ...] = (1.0,)
+    formula: str = ""
+    argument: str = "h·λ(∂F/∂y)"
+    step_power: int = 1
+
+    kind = "one-step"
+
+    def __call__(self, z):
+        return _poly(self.numerator, z) / _poly(self.denominator, z)
+
+    def amplification(self, z):
+        """``|R(z)|``, vectorised over ``z``."""
+        return np.abs(self(z))
+
+
+@dataclass(frozen=True)
+class CharacteristicPolynomial:
+    """``ρ(r; z) = Σ_k c_k(z) r^k``: the test recurrence ``Σ_k c_k(z) y_{n+k} = 0``.
+
+    ``coefficients[k]`` holds the ascending coefficients in ``z`` of the polynomial that
+    multiplies ``r**k``. Two-field (partitioned) one-step maps are declared here too: their
+    step matrix on the test system has this characteristic polynomial.
+    """
+
+    coefficients: tuple[tuple[float, ...], ...]
+    formula: str = ""
+    argument: str = "h·λ(∂F/∂y)"
+    step_power: int = 1
+
+    kind = "multistep"
+
+    @property
+    def degree(self) -> int:
+        return len(self.coefficients) - 1
+
+    def polynomial(self, z: complex) -> np.ndarray:
+        """Coefficients of ``ρ(·; z)`` in descending powers of ``r`` (``numpy.roots`` order)."""
+        return np.array([_poly(c, z) for c in reversed(self.coefficients)], dtype=complex)
+
+    def roots(self, z: complex) -> np.ndarray:
+        return np.roots(self.polynomial(complex(z)))
+
+    def amplification(self, z):
+        """Largest root modulus of ``ρ(·; z)``, vectorised over ``z``."""
+        z = np.asarray(z, dtype=complex)
+        flat = [np.max(np.abs(self.roots(v))) for v in z.ravel()]
+        return np.asarray(flat, dtype=float).reshape(z.shape)
