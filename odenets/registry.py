@@ -134,7 +134,8 @@ def create_model(name: str, **overrides) -> nn.Module:
                 f"accepted: {sorted(accepted)}"
             )
     model = fn(**overrides)
-    model.model_name = name
+    model.model_name = name  # what a checkpoint records to rebuild the model
+    model.model_overrides = overrides
     return model
 
 
