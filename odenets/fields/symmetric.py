@@ -26,7 +26,11 @@ from ._ops import (
 
 @register_field("symmetric")
 class SymmetricLayer(nn.Module):
-    """``sign · Kᵀ σ(N(K y + b))`` with ``K`` a conv (ndim 1/2) or dense map (ndim 0)."""
+    """``sign · Kᵀ σ(N(K y + b))`` with ``K`` a conv (ndim 1/2) or dense map (ndim 0).
+
+    ``bias=False`` drops ``b`` (redundant before a normalisation with its own shift, as in
+    Ruthotto & Haber's layers, where the norm's affine shift plays its role).
+    """
 
     def __init__(
         self,
@@ -37,6 +41,7 @@ class SymmetricLayer(nn.Module):
         norm: str | None = "batch",
         act: str = "relu",
         sign: int = -1,
+        bias: bool = True,
     ):
         super().__init__()
         self.ndim = check_ndim(ndim)
@@ -46,13 +51,17 @@ class SymmetricLayer(nn.Module):
         width = width or channels
         kernel_size = 1 if ndim == 0 else check_kernel_size(kernel_size)
         self.weight = new_operator_weight(width, channels, ndim, kernel_size)
-        self.bias = nn.Parameter(torch.zeros(channel_bias_shape(width, ndim)))
+        bias_shape = channel_bias_shape(width, ndim)
+        self.register_parameter("bias", nn.Parameter(torch.zeros(bias_shape)) if bias else None)
         self.norm = make_norm(norm, width, ndim)
         self.act = make_activation(act)
 
     def forward(self, y):
         weight = self.weight
-        hidden = self.act(self.norm(apply_op(weight, y, self.ndim) + self.bias))
+        hidden = apply_op(weight, y, self.ndim)
+        if self.bias is not None:
+            hidden = hidden + self.bias
+        hidden = self.act(self.norm(hidden))
         return self.sign * apply_op_transpose(weight, hidden, self.ndim)
 
     def extra_repr(self) -> str:

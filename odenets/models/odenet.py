@@ -41,7 +41,9 @@ class ODENet(nn.Module):
     opening conv (3×3, or 3 for signals) + BN + ReLU → per stage ``N`` steps of the scheme
     over horizon ``T`` → connective layer between stages (1×1 conv + BN + ReLU + 2× average
     pooling) → global average pool → linear classifier. ``ndim=2`` for images
-    ``(B, C, H, W)``, ``ndim=1`` for signals ``(B, C, L)``.
+    ``(B, C, H, W)``, ``ndim=1`` for signals ``(B, C, L)``. ``head_width`` adds a last
+    connective (1×1 conv + BN + ReLU, no pooling) from the last stage to ``head_width``
+    channels before the global pool, as in Ruthotto & Haber's Meganet layouts.
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class ODENet(nn.Module):
         pool: bool = True,
         memory: str = "store",
         drop_rate: float = 0.0,
+        head_width: int | None = None,
     ):
         super().__init__()
         if ndim not in (1, 2):
@@ -76,7 +79,9 @@ class ODENet(nn.Module):
         self.scheme, self.ndim = scheme, ndim
         self.in_chans = check_positive_int(in_chans, "in_chans")
         self.num_classes = check_positive_int(num_classes, "num_classes")
-        self.num_features = widths[-1]
+        if head_width is not None:
+            head_width = check_positive_int(head_width, "head_width")
+        self.num_features = widths[-1] if head_width is None else head_width
         self.opening = nn.Sequential(
             make_conv(in_chans, widths[0], ndim, 3, bias=False),
             make_norm("batch", widths[0], ndim),
@@ -95,9 +100,18 @@ class ODENet(nn.Module):
             )
             for c_in, c_out in zip(widths[:-1], widths[1:], strict=True)
         )
+        self.head_connective = (
+            nn.Identity()
+            if head_width is None
+            else nn.Sequential(
+                make_conv(widths[-1], head_width, ndim, 1, bias=False),
+                make_norm("batch", head_width, ndim),
+                nn.ReLU(inplace=True),
+            )
+        )
         self.global_pool = nn.Sequential(_GLOBAL_POOL[ndim](1), nn.Flatten(1))
         self.head_drop = nn.Dropout(drop_rate)
-        self.fc = nn.Linear(widths[-1], num_classes)
+        self.fc = nn.Linear(self.num_features, num_classes)
 
     @property
     def input_layout(self) -> str:
@@ -110,7 +124,7 @@ class ODENet(nn.Module):
             x = stage(x)
             if i < len(self.connectives):
                 x = self.connectives[i](x)
-        return x
+        return self.head_connective(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.head_drop(self.global_pool(x))
