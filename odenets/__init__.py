@@ -9,6 +9,7 @@ from . import blocks as blocks  # registers the schemes
 from . import fields as fields  # registers the vector fields
 from .blocks import Block, History, ODEForm, Pair, ReversibleBlock, StateLayout
 from .blocks.factory import create_block, default_fields
+from .memory import set_memory_policy  # registers the reversible and adjoint policies
 from .models import ODENet, VectorODENet, register_all_small_variants
 from .registry import (
     create_field,
@@ -52,5 +53,6 @@ __all__ = [
     "register_field",
     "register_model",
     "register_scheme",
+    "set_memory_policy",
     "time_smoothness",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 
 import torch
 from torch import nn
@@ -165,12 +166,45 @@ def integrate_store(stage: Stage, y0: torch.Tensor) -> State:
 
 @register_memory_policy("checkpoint")
 def integrate_checkpoint(stage: Stage, y0: torch.Tensor) -> State:
-    """Activation checkpointing per step: keeps step inputs, recomputes the step in backward."""
+    """Activation checkpointing per step: keeps step inputs, recomputes the step in backward.
+
+    The recomputation does not touch batch-norm running statistics (they were updated once,
+    in the forward pass), so a training step matches the store policy.
+    """
     state = stage.blocks[0].init(y0)
     for j in range(stage.steps):
         block = stage.block_at(j)
         if torch.is_grad_enabled():
-            state = checkpoint(block.step, state, use_reentrant=False)
+            state = checkpoint(
+                block.step,
+                state,
+                use_reentrant=False,
+                context_fn=lambda block=block: (nullcontext(), frozen_running_stats(block)),
+            )
         else:
             state = block.step(state)
     return state
+
+
+@contextmanager
+def frozen_running_stats(module: nn.Module):
+    """Batch norms of ``module`` leave the context with the running statistics they had.
+
+    For recomputations in backward: inside, a batch norm in train mode runs exactly as in
+    the forward pass (batch statistics, same saved tensors), and its running statistics
+    and batch counter are put back on exit, so they are updated once per training step.
+    """
+    norms = [
+        m
+        for m in module.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and m.track_running_stats
+    ]
+    saved = [[b.clone() for b in m.buffers(recurse=False)] for m in norms]
+    try:
+        yield
+    finally:
+        for m, buffers in zip(norms, saved, strict=True):
+            for b, value in zip(m.buffers(recurse=False), buffers, strict=True):
+                # through .data: like the kernel's own update, a restore must not bump the
+                # version counter (batch norm nodes of the forward pass saved these buffers)
+                b.data.copy_(value)
