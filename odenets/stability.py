@@ -78,3 +78,29 @@ class CharacteristicPolynomial:
         z = np.asarray(z, dtype=complex)
         flat = [np.max(np.abs(self.roots(v))) for v in z.ravel()]
         return np.asarray(flat, dtype=float).reshape(z.shape)
+
+
+@dataclass(frozen=True)
+class IMEXStability(StabilityFunction):
+    """``R(z_e, z_i) = P(z_e) / (Q(z_e) · Q_i(z_i))`` of an implicit–explicit one-step scheme.
+
+    On the split test equation ``y' = λ_e y + λ_i y`` (explicit part ``λ_e``, implicit part
+    ``λ_i``) one step multiplies ``y`` by ``R``; for IMEX Euler ``R = (1 + z_e)/(1 − z_i)``
+    with ``z_e = hλ_e``, ``z_i = hλ_i``. For ``λ_i ≤ 0`` the implicit factor is ``≤ 1`` for
+    every ``h``: the implicit part is unconditionally stable. Called with one argument it is
+    the explicit part alone (``z_i = 0``), so generic code that knows only ``R(z)`` sees the
+    explicit scheme.
+    """
+
+    implicit_denominator: tuple[float, ...] = (1.0, -1.0)
+    implicit_argument: str = "h·λ(implicit operator)"
+
+    kind = "imex"
+
+    def __call__(self, z, z_implicit=0.0):
+        explicit = _poly(self.numerator, z) / _poly(self.denominator, z)
+        return explicit / _poly(self.implicit_denominator, z_implicit)
+
+    def amplification(self, z, z_implicit=0.0):
+        """``|R(z_e, z_i)|``, vectorised (and broadcast) over both arguments."""
+        return np.abs(self(z, z_implicit))

@@ -14,9 +14,11 @@ from .base import (
 )
 from .euler import AntisymmetricBlock, EulerBlock, ParabolicBlock
 from .hamiltonian import HamiltonianBlock, PartitionedEulerBlock
+from .imex import ImexBlock
 from .leapfrog import LeapfrogBlock
 from .midpoint import MidpointBlock
 from .multistep import LMBlock
+from .node import NodeBlock, TimeDependentField
 from .revnet import RevNetBlock
 from .runge_kutta import HEUN, RK4, ButcherTableau, RK2Block, RK4Block, RungeKuttaBlock
 
@@ -31,10 +33,12 @@ __all__ = [
     "HamiltonianBlock",
     "History",
     "HistoryBlock",
+    "ImexBlock",
     "ImplicitBlock",
     "LMBlock",
     "LeapfrogBlock",
     "MidpointBlock",
+    "NodeBlock",
     "ODEForm",
     "Pair",
     "ParabolicBlock",
@@ -45,5 +49,6 @@ __all__ = [
     "RevNetBlock",
     "RungeKuttaBlock",
     "StateLayout",
+    "TimeDependentField",
     "TwoFieldBlock",
 ]
