@@ -118,12 +118,38 @@ def build_parser(cls, description: str = "") -> argparse.ArgumentParser:
     return parser
 
 
-def parse_config(cls, argv=None, description: str = ""):
-    """Defaults ← ``--config`` file ← command-line flags, validated; returns the config."""
+def parse_overrides(cls, argv=None, description: str = "") -> dict:
+    """The keys set by ``--config`` file ← command-line flags, validated, as a dict.
+
+    Only keys given explicitly appear, so a caller can apply them on top of another base
+    (e.g. the saved config of a run being resumed).
+    """
     parser = build_parser(cls, description)
     args = parser.parse_args(argv)
-    config = cls()
+    values = {}
     if args.config:
-        config = config_from_dict(cls, load_config_file(args.config), config)
-    cli = {k: v for k, v in vars(args).items() if k != "config" and v is not None}
-    return config_from_dict(cls, cli, config)
+        values.update(load_config_file(args.config))
+    values.update({k: v for k, v in vars(args).items() if k != "config" and v is not None})
+    config_from_dict(cls, values)  # validate now: unknown keys, wrong types
+    return values
+
+
+def parse_config(cls, argv=None, description: str = ""):
+    """Defaults ← ``--config`` file ← command-line flags, validated; returns the config."""
+    return config_from_dict(cls, parse_overrides(cls, argv, description))
+
+
+def peek_option(argv, key: str, default=None):
+    """The value of ``--key`` on the command line, else in the ``--config`` file, else default.
+
+    For dispatching before the full parse (e.g. on the dataset name); reads nothing else.
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--config")
+    parser.add_argument("--" + key.replace("_", "-"), dest=key)
+    args, _ = parser.parse_known_args(argv)
+    if getattr(args, key) is not None:
+        return getattr(args, key)
+    if args.config and Path(args.config).is_file():
+        return load_config_file(args.config).get(key, default)
+    return default

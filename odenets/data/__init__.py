@@ -1,0 +1,23 @@
+"""Datasets for training: images and signals as in-memory tensors with fixed splits."""
+
+from .files import load_tensor_file
+from .images import (
+    DATASETS,
+    ImageDataset,
+    Split,
+    get_dataset,
+    is_file_dataset,
+    list_datasets,
+    stratified_split,
+)
+
+__all__ = [
+    "DATASETS",
+    "ImageDataset",
+    "Split",
+    "get_dataset",
+    "is_file_dataset",
+    "list_datasets",
+    "load_tensor_file",
+    "stratified_split",
+]
