@@ -11,6 +11,7 @@ from .blocks import Block, History, ODEForm, Pair, ReversibleBlock, StateLayout
 from .blocks.factory import create_block, default_fields
 from .memory import set_memory_policy  # registers the reversible and adjoint policies
 from .models import ODENet, VectorODENet, register_all_small_variants
+from .refine import coarsen_model, coarsen_stage, refine_model, refine_stage, swap_scheme
 from .registry import (
     create_field,
     create_model,
@@ -42,6 +43,8 @@ __all__ = [
     "Stage",
     "StateLayout",
     "VectorODENet",
+    "coarsen_model",
+    "coarsen_stage",
     "create_block",
     "create_field",
     "create_model",
@@ -50,9 +53,12 @@ __all__ = [
     "list_fields",
     "list_models",
     "list_schemes",
+    "refine_model",
+    "refine_stage",
     "register_field",
     "register_model",
     "register_scheme",
     "set_memory_policy",
+    "swap_scheme",
     "time_smoothness",
 ]
