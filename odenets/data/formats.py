@@ -8,6 +8,7 @@ only rebuilds NumPy arrays, dicts, lists and strings, so a tampered file cannot 
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import pickle
@@ -25,8 +26,10 @@ STL10_FOLDER = "stl10_binary"
 
 # numpy.core.multiarray._reconstruct (numpy._core on NumPy 2), found the same way on any version
 _reconstruct = np.zeros(0).__reduce__()[0]
-# (module, name) pairs a CIFAR batch may reference: NumPy's array reconstruction, nothing else
+# (module, name) pairs a CIFAR batch may reference: NumPy's array reconstruction and the
+# bytes encoding Python 3 writes for protocol-2 pickles of bytes; nothing else
 _NUMPY_GLOBALS = {
+    ("_codecs", "encode"): codecs.encode,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
@@ -73,6 +76,15 @@ def read_cifar(folder: str | os.PathLike, files: list[str], label_key: str):
         if len(xs[-1]) != len(ys[-1]):
             raise ValueError(f"{name!r}: {len(xs[-1])} images but {len(ys[-1])} labels")
     return np.concatenate(xs), np.concatenate(ys)
+
+
+def read_label_names(path: str | os.PathLike, key: str) -> tuple[str, ...]:
+    """Class names from a CIFAR meta file (``label_names`` / ``fine_label_names``), if present."""
+    path = Path(path)
+    if not path.is_file():
+        return ()
+    names = load_array_pickle(path).get(key, [])
+    return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
 
 
 def read_stl10(folder: str | os.PathLike, split: str):

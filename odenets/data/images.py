@@ -57,6 +57,7 @@ class ImageDataset:
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
     augment_padding: int = 0
+    classes: tuple[str, ...] = ()  # class names, when the dataset provides them
 
     @property
     def in_chans(self) -> int:
@@ -128,6 +129,7 @@ def from_arrays(
     scale: float,
     val_fraction: float,
     augment_padding: int = 0,
+    classes: tuple[str, ...] = (),
 ) -> ImageDataset:
     """Hold out a stratified validation split of the training set, compute the statistics."""
     x_train, y_train = torch.as_tensor(x_train), torch.as_tensor(y_train, dtype=torch.int64)
@@ -137,7 +139,9 @@ def from_arrays(
     val = Split(x_train[held].contiguous(), y_train[held])
     test = Split(torch.as_tensor(x_test).contiguous(), torch.as_tensor(y_test, dtype=torch.int64))
     mean, std = channel_stats(train.x, scale)
-    return ImageDataset(name, train, val, test, num_classes, scale, mean, std, augment_padding)
+    return ImageDataset(
+        name, train, val, test, num_classes, scale, mean, std, augment_padding, tuple(classes)
+    )
 
 
 # ----------------------------------------------------------------------------- datasets
@@ -153,8 +157,8 @@ def load_digits(**_) -> ImageDataset:
     x = bunch.images.astype(np.float32)[:, None]  # (N, 1, 8, 8)
     y = bunch.target.astype(np.int64)
     rest, test = stratified_split(y, 0.2)
-    x_rest, y_rest = x[rest], y[rest]
-    return from_arrays("digits", x_rest, y_rest, x[test], y[test], 10, 16.0, 0.25)
+    names = tuple(str(n) for n in bunch.target_names)
+    return from_arrays("digits", x[rest], y[rest], x[test], y[test], 10, 16.0, 0.25, 0, names)
 
 
 def _fetch_hint(name: str, data_dir: str) -> str:
@@ -205,6 +209,8 @@ def _load_cifar(name: str):
     folder_name = formats.CIFAR100_FOLDER if hundred else formats.CIFAR10_FOLDER
     train_files = formats.CIFAR100_TRAIN if hundred else formats.CIFAR10_TRAIN
     test_files = formats.CIFAR100_TEST if hundred else formats.CIFAR10_TEST
+    meta = formats.CIFAR100_META if hundred else formats.CIFAR10_META
+    names_key = "fine_label_names" if hundred else "label_names"
     pretty = "CIFAR-100" if hundred else "CIFAR-10"
 
     def loader(data_dir: str, download: bool, val_fraction: float, augment: bool = True, **_):
@@ -220,8 +226,9 @@ def _load_cifar(name: str):
         x_test, y_test = formats.read_cifar(folder, test_files, label_key)
         classes = 100 if hundred else 10
         pad = 4 if augment else 0
+        names = formats.read_label_names(folder / meta, names_key)
         return from_arrays(
-            name, x_train, y_train, x_test, y_test, classes, 255.0, val_fraction, pad
+            name, x_train, y_train, x_test, y_test, classes, 255.0, val_fraction, pad, names
         )
 
     loader.__doc__ = f"{pretty}: 32×32 colour images (python pickle batches in {folder_name})."
