@@ -82,9 +82,10 @@ def create_field(name: str, channels: int, ndim: int, **kwargs) -> nn.Module:
 def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
     """Decorator: register a model builder under its function name (and with timm)."""
     name = fn.__name__
-    _register(_MODELS, "model", name, fn)
+    if name in _MODELS:  # checked first: a clash with timm must not leave a half registration
+        raise ValueError(f"model {name!r} is already registered ({_MODELS[name]!r})")
     _register_with_timm(name, fn)
-    return fn
+    return _register(_MODELS, "model", name, fn)
 
 
 def _register_with_timm(name: str, fn) -> None:

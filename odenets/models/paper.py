@@ -57,9 +57,14 @@ def _odenet(scheme: str, defaults: dict, overrides: dict) -> ODENet:
     return ODENet(scheme, **{**defaults, **overrides})
 
 
+#: names of the layouts registered here, in order
+LAYOUTS: list[str] = []
+
+
 def _paper_variant(fn):
     """Register ``fn`` and accept every :class:`ODENet` option as an override."""
     fn.accepted_overrides = ODENET_OPTIONS
+    LAYOUTS.append(fn.__name__)
     return register_model(fn)
 
 
