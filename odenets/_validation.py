@@ -25,7 +25,9 @@ def unknown_name_error(kind: str, name: str, candidates: Iterable[str]) -> Value
 
 def check_step(h: float, what: str = "step size h") -> float:
     """A step size must be a finite, strictly positive real number."""
-    if isinstance(h, bool) or not isinstance(h, (int, float)):
+    if isinstance(h, (bool, str, bytes)):
+        raise TypeError(f"{what} must be a real number, got {type(h).__name__}")
+    if not isinstance(h, (int, float)):
         try:
             h = float(h)  # accept 0-d tensors / numpy scalars
         except (TypeError, ValueError):

@@ -91,8 +91,8 @@ class Block(nn.Module):
     # ------------------------------------------------------------------ fields and step
     @classmethod
     def _normalise_fields(cls, fields) -> list[nn.Module]:
-        if isinstance(fields, nn.Module) and not isinstance(fields, nn.ModuleList):
-            fields = [fields]
+        if not isinstance(fields, (list, tuple, nn.ModuleList)):
+            fields = [fields]  # one field (a module, or anything else: rejected below)
         fields = list(fields)
         for f in fields:
             if not isinstance(f, nn.Module):
