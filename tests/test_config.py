@@ -1,0 +1,87 @@
+"""Dataclass configs: flags, YAML/JSON files, precedence, unknown keys and wrong types."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pytest
+
+from odenets.config import config_from_dict, parse_config, parse_overrides, peek_option
+
+
+@dataclass
+class Cfg:
+    lr: float = 0.1
+    epochs: int = 3
+    amp: bool = False
+    name: str = "x"
+    widths: tuple[int, ...] = (4, 8)
+    model_kwargs: dict = field(default_factory=dict)
+    resume: str | None = None
+
+
+def test_flags_are_typed():
+    cfg = parse_config(
+        Cfg,
+        ["--lr", "0.5", "--epochs", "7", "--amp", "--widths", "16,32,64",
+         "--model-kwargs", '{"steps": 6}', "--resume", "runs/a"],
+    )  # fmt: skip
+    assert cfg == Cfg(0.5, 7, True, "x", (16, 32, 64), {"steps": 6}, "runs/a")
+    assert parse_config(Cfg, ["--no-amp"]).amp is False
+    assert parse_config(Cfg, []) == Cfg()
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_file_then_flags(tmp_path, suffix):
+    values = {"lr": 0.01, "epochs": 9, "widths": [2, 4], "model_kwargs": {"horizon": 2.0}}
+    path = tmp_path / f"run{suffix}"
+    if suffix == ".json":
+        path.write_text(json.dumps(values))
+    else:
+        path.write_text("lr: 0.01\nepochs: 9\nwidths: [2, 4]\nmodel_kwargs: {horizon: 2.0}\n")
+    cfg = parse_config(Cfg, ["--config", str(path), "--epochs", "2"])
+    assert cfg == Cfg(lr=0.01, epochs=2, widths=(2, 4), model_kwargs={"horizon": 2.0})
+    assert parse_overrides(Cfg, ["--config", str(path), "--epochs", "2"])["epochs"] == "2"
+    assert peek_option(["--config", str(path)], "epochs") == 9
+    assert peek_option(["--config", str(path), "--epochs", "4"], "epochs") == "4"
+    assert peek_option([], "epochs", "default") == "default"
+
+
+def test_unknown_key_in_file_names_close_match(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("lrr: 0.3\n")
+    with pytest.raises(ValueError, match=r"unknown config key 'lrr'.*'lr'"):
+        parse_config(Cfg, ["--config", str(path)])
+
+
+def test_unknown_flag_is_an_error(capsys):
+    with pytest.raises(SystemExit):
+        parse_config(Cfg, ["--lrr", "0.3"])
+    assert "unrecognized arguments: --lrr" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "values, match",
+    [
+        ({"epochs": "ten"}, r"'epochs' must be of type int, got 'ten'"),
+        ({"epochs": 2.5}, r"'epochs' must be of type int"),
+        ({"lr": "fast"}, r"'lr' must be of type float"),
+        ({"amp": "maybe"}, r"'amp' must be of type bool"),
+        ({"model_kwargs": "[1, 2]"}, r"'model_kwargs' must be of type dict"),
+        ({"widths": "a,b"}, r"'widths' must be of type int"),
+        ({"name": 3}, r"'name' must be of type str"),
+    ],
+)
+def test_wrong_types(values, match):
+    with pytest.raises(ValueError, match=match):
+        config_from_dict(Cfg, values)
+
+
+def test_file_must_exist_and_hold_a_mapping(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        parse_config(Cfg, ["--config", str(tmp_path / "none.yaml")])
+    path = tmp_path / "list.yaml"
+    path.write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="mapping of keys to values"):
+        parse_config(Cfg, ["--config", str(path)])
