@@ -1,0 +1,319 @@
+"""Physical models ``F_p`` with learnable parameters, for hybrid models ``F = F_p + F_a``.
+
+Each model states its equation, the state it acts on (``ndim`` 0: a vector of ``channels``;
+1 / 2: a field with ``channels`` channels on a periodic grid) and the parameters it can learn.
+``estimates()`` returns the current parameter values under the dataset's parameter names, so
+the error against the data's true parameters is a dictionary comparison. Diffusion-like
+coefficients are learned through their logarithm (they stay positive); a non-positive
+initial value is an error.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from .._validation import unknown_name_error
+
+_PHYSICS: dict[str, type[PhysicalModel]] = {}
+
+
+def register_physics(cls):
+    if cls.name in _PHYSICS:
+        raise ValueError(f"physical model {cls.name!r} is already registered")
+    _PHYSICS[cls.name] = cls
+    return cls
+
+
+def list_physics() -> list[str]:
+    return sorted(_PHYSICS)
+
+
+def get_physics(name: str) -> type[PhysicalModel]:
+    if name not in _PHYSICS:
+        raise unknown_name_error("physical model", name, _PHYSICS)
+    return _PHYSICS[name]
+
+
+def create_physics(name: str, data, learn: bool = True, init: dict | None = None):
+    """Build physical model ``name`` for dataset ``data`` (a :class:`DynamicsData`).
+
+    ``learn=True`` starts the learnable parameters at ``init`` (or the model's default
+    guess); ``learn=False`` fixes every parameter to the data's true value (the "true ODE").
+    """
+    cls = get_physics(name)
+    shape = tuple(data.state_shape)
+    if cls.ndim != data.ndim or shape[0] != cls.channels:
+        kind = "a vector" if cls.ndim == 0 else f"a {cls.ndim}-D field"
+        raise ValueError(
+            f"physical model {name!r} acts on {kind} with {cls.channels} channel(s), but "
+            f"dataset {data.name!r} has states of shape {shape} (ndim {data.ndim})"
+        )
+    return cls.for_data(data.settings, learn=learn, init=dict(init or {}))
+
+
+def positive_log_parameter(module: nn.Module, name: str, value: float, learn: bool) -> None:
+    """Store ``log(value)`` as a parameter (``learn``) or a buffer; ``value`` must be > 0."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        raise ValueError(
+            f"{type(module).__name__}: {name} must be > 0 (a negative or zero diffusion/"
+            f"frequency is outside its meaningful range), got {value!r}"
+        )
+    tensor = torch.tensor(math.log(value), dtype=torch.float64)
+    if learn:
+        module.register_parameter("log_" + name, nn.Parameter(tensor))
+    else:
+        module.register_buffer("log_" + name, tensor)
+
+
+class PhysicalModel(nn.Module):
+    """A vector field ``F_p(y)`` from physics; subclasses set the class data below."""
+
+    name: ClassVar[str] = ""
+    equation: ClassVar[str] = ""
+    ndim: ClassVar[int] = 0
+    channels: ClassVar[int] = 2
+
+    @classmethod
+    def for_data(cls, settings: dict, learn: bool, init: dict) -> PhysicalModel:
+        raise NotImplementedError
+
+    def estimates(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v:.6g}" for k, v in self.estimates().items())
+
+
+def _check_init(cls, init: dict, allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(init) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"physical model {cls.name!r} has no parameter {unknown[0]!r}; "
+            f"initial values can be given for {list(allowed)}"
+        )
+
+
+# -------------------------------------------------------------------------------- pendulums
+@register_physics
+class FrictionlessPendulum(PhysicalModel):
+    """Frictionless pendulum ``θ'' = −ω₀² sin θ`` with learned ``ω₀``.
+
+    APHYNITY's incomplete physics for the damped pendulum: ``ω₀²`` is learned directly
+    (initial guess 0.2 as in their code); ``estimates`` reports ``ω₀ = √ω₀²``.
+    """
+
+    name = "frictionless_pendulum"
+    equation = "(θ, θ')' = (θ', −ω₀² sin θ)"
+
+    def __init__(self, omega0_square: float = 0.2, learn: bool = True):
+        super().__init__()
+        if not omega0_square > 0:
+            raise ValueError(f"omega0_square must be > 0, got {omega0_square!r}")
+        value = torch.tensor(float(omega0_square), dtype=torch.float64)
+        if learn:
+            self.omega0_square = nn.Parameter(value)
+        else:
+            self.register_buffer("omega0_square", value)
+
+    @classmethod
+    def for_data(cls, settings, learn, init):
+        _check_init(cls, init, ("omega0_square",))
+        if not learn:
+            return cls(settings["omega0"] ** 2, learn=False)
+        return cls(init.get("omega0_square", 0.2), learn=True)
+
+    def forward(self, y):
+        q, p = y[..., 0:1], y[..., 1:2]
+        return torch.cat([p, -self.omega0_square.to(y.dtype) * torch.sin(q)], dim=-1)
+
+    def estimates(self):
+        return {"omega0": math.sqrt(abs(float(self.omega0_square)))}
+
+
+@register_physics
+class DampedPendulum(PhysicalModel):
+    """Damped pendulum ``θ'' = −ω₀² sin θ − α θ'`` (the complete model: APHYNITY's true ODE)."""
+
+    name = "damped_pendulum"
+    equation = "(θ, θ')' = (θ', −ω₀² sin θ − α θ')"
+
+    def __init__(self, omega0_square: float, alpha: float, learn: bool = False):
+        super().__init__()
+        if not omega0_square > 0 or not alpha >= 0:
+            raise ValueError(
+                f"need omega0_square > 0 and alpha >= 0, got {omega0_square!r}, {alpha!r}"
+            )
+        values = torch.tensor([float(omega0_square), float(alpha)], dtype=torch.float64)
+        if learn:
+            self.coefficients = nn.Parameter(values)
+        else:
+            self.register_buffer("coefficients", values)
+
+    @classmethod
+    def for_data(cls, settings, learn, init):
+        _check_init(cls, init, ("omega0_square", "alpha"))
+        if not learn:
+            return cls(settings["omega0"] ** 2, settings["alpha"], learn=False)
+        return cls(init.get("omega0_square", 0.2), init.get("alpha", 0.1), learn=True)
+
+    def forward(self, y):
+        w2, alpha = self.coefficients.to(y.dtype)
+        q, p = y[..., 0:1], y[..., 1:2]
+        return torch.cat([p, -w2 * torch.sin(q) - alpha * p], dim=-1)
+
+    def estimates(self):
+        w2, alpha = (float(c) for c in self.coefficients)
+        return {"omega0": math.sqrt(abs(w2)), "alpha": alpha}
+
+
+@register_physics
+class HarmonicOscillator(PhysicalModel):
+    """Mass–spring ``q' = p/m, p' = −k q`` with learned stiffness ``k`` (``m`` known)."""
+
+    name = "harmonic_oscillator"
+    equation = "(q, p)' = (p/m, −k q)"
+
+    def __init__(self, k: float = 0.5, m: float = 1.0, learn: bool = True):
+        super().__init__()
+        positive_log_parameter(self, "k", k, learn)
+        if not m > 0:
+            raise ValueError(f"mass m must be > 0, got {m!r}")
+        self.m = float(m)
+
+    @classmethod
+    def for_data(cls, settings, learn, init):
+        _check_init(cls, init, ("k",))
+        k = settings["k"] if not learn else init.get("k", 0.5)
+        return cls(k, settings["m"], learn=learn)
+
+    def forward(self, y):
+        k = self.log_k.exp().to(y.dtype)
+        return torch.cat([y[..., 1:2] / self.m, -k * y[..., 0:1]], dim=-1)
+
+    def estimates(self):
+        return {"k": float(self.log_k.exp())}
+
+
+# ----------------------------------------------------------------------- reaction–diffusion
+def laplacian_5point(u: torch.Tensor, dx: float) -> torch.Tensor:
+    """Periodic five-point Laplacian on the last two dimensions."""
+    return (u.roll(1, -1) + u.roll(-1, -1) + u.roll(1, -2) + u.roll(-1, -2) - 4 * u) / dx**2
+
+
+@register_physics
+class Diffusion2d(PhysicalModel):
+    """Diffusion only, ``∂ₜ(u, v) = (aΔu, bΔv)``, learned ``a, b`` (APHYNITY's incomplete RD).
+
+    Five-point periodic Laplacian with the data's grid step; ``a, b`` are learned through
+    their logarithms (initial guess 1e-2, 1e-2).
+    """
+
+    name = "diffusion_2d"
+    equation = "∂ₜ(u, v) = (aΔu, bΔv)"
+    ndim = 2
+
+    def __init__(self, a: float, b: float, dx: float, learn: bool = True):
+        super().__init__()
+        positive_log_parameter(self, "a", a, learn)
+        positive_log_parameter(self, "b", b, learn)
+        self.dx = float(dx)
+
+    @classmethod
+    def for_data(cls, settings, learn, init):
+        _check_init(cls, init, ("a", "b"))
+        dx = settings["length"] / settings["size"]
+        if not learn:
+            return cls(settings["a"], settings["b"], dx, learn=False)
+        return cls(init.get("a", 1e-2), init.get("b", 1e-2), dx, learn=True)
+
+    def coefficients(self, like: torch.Tensor) -> torch.Tensor:
+        ab = torch.stack([self.log_a, self.log_b]).exp().to(like.dtype)
+        return ab.view(2, *([1] * (like.dim() - 3)), 1, 1)
+
+    def forward(self, y):
+        return self.coefficients(y[0]) * laplacian_5point(y, self.dx)
+
+    def estimates(self):
+        return {"a": float(self.log_a.exp()), "b": float(self.log_b.exp())}
+
+
+@register_physics
+class FitzHughNagumo(Diffusion2d):
+    """Complete reaction–diffusion: ``(aΔu + u − u³ − v − k, bΔv + u − v)`` (true PDE)."""
+
+    name = "fitzhugh_nagumo"
+    equation = "∂ₜ(u, v) = (aΔu + u − u³ − v − k, bΔv + u − v)"
+
+    def __init__(self, a: float, b: float, k: float, dx: float, learn: bool = False):
+        super().__init__(a, b, dx, learn)
+        self.k = float(k)
+
+    @classmethod
+    def for_data(cls, settings, learn, init):
+        _check_init(cls, init, ("a", "b"))
+        dx = settings["length"] / settings["size"]
+        a = settings["a"] if not learn else init.get("a", 1e-2)
+        b = settings["b"] if not learn else init.get("b", 1e-2)
+        return cls(a, b, settings["k"], dx, learn=learn)
+
+    def forward(self, y):
+        diffusion = super().forward(y)
+        u, v = y[:, 0:1], y[:, 1:2]
+        reaction = torch.cat([u - u**3 - v - self.k, u - v], dim=1)
+        return diffusion + reaction
+
+
+# ---------------------------------------------------------------------- advection–diffusion
+@register_physics
+class AdvectionDiffusion(PhysicalModel):
+    """``∂ₜc = −w·∇c + DΔc`` with the known velocity ``w`` and learned ``D`` (spectral).
+
+    Derivatives by FFT on the periodic grid (the data's discretisation); ``w`` is the
+    dataset's cellular flow plus drift, ``D`` is learned through its logarithm.
+    """
+
+    name = "advection_diffusion"
+    equation = "∂ₜc = −w·∇c + DΔc"
+    ndim = 2
+    channels = 1
+
+    def __init__(self, D: float, velocity: tuple[torch.Tensor, torch.Tensor], length: float,
+                 learn: bool = True):  # fmt: skip
+        super().__init__()
+        positive_log_parameter(self, "D", D, learn)
+        size = velocity[0].shape[-1]
+        k = 2 * math.pi * torch.fft.fftfreq(size, d=length / size, dtype=torch.float64)
+        k_odd = k.clone()
+        if size % 2 == 0:
+            k_odd[size // 2] = 0.0  # odd derivatives drop the Nyquist mode
+        self.register_buffer("ikx", (1j * k_odd).view(1, -1))
+        self.register_buffer("iky", (1j * k_odd).view(-1, 1))
+        self.register_buffer("minus_k2", -(k.view(1, -1) ** 2 + k.view(-1, 1) ** 2))
+        self.register_buffer("wx", velocity[0])
+        self.register_buffer("wy", velocity[1])
+
+    @classmethod
+    def for_data(cls, settings, learn, init):
+        from .pde_datasets import cellular_velocity, grid_2d
+
+        _check_init(cls, init, ("D",))
+        wx, wy = cellular_velocity(settings, *grid_2d(settings["size"], settings["length"]))
+        velocity = (torch.from_numpy(wx), torch.from_numpy(wy))
+        D = settings["D"] if not learn else init.get("D", 0.003)
+        return cls(D, velocity, settings["length"], learn=learn)
+
+    def forward(self, y):
+        c_hat = torch.fft.fft2(y)
+        cx = torch.fft.ifft2(c_hat * self.ikx).real
+        cy = torch.fft.ifft2(c_hat * self.iky).real
+        lap = torch.fft.ifft2(c_hat * self.minus_k2).real
+        D = self.log_D.exp()
+        out = -(self.wx * cx + self.wy * cy) + D * lap
+        return out.to(y.dtype)
+
+    def estimates(self):
+        return {"D": float(self.log_D.exp())}

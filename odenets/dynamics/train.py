@@ -1,0 +1,238 @@
+"""Train a dynamics model on a generated dataset: ``python train.py --dataset pendulum ...``.
+
+    python train.py --dataset pendulum --model aphynity --steps 2000
+    python train.py --dataset pendulum --model node --steps 1000 --run-name pend-node
+    python train.py --dataset reaction_diffusion --model hybrid_naive --steps 200
+    python train.py --dataset mass_spring --model hamiltonian --window 10
+
+``train.py`` hands over here when ``--dataset`` names a dynamics dataset
+(:func:`odenets.dynamics.is_dynamics_dataset`). Every field of :class:`DynamicsConfig` is a
+flag and a key of a ``--config`` YAML/JSON file. One *iteration* draws a batch of training
+trajectories (or windows of ``window`` time points), takes ``niter`` Adam steps on it and, for
+APHYNITY, then updates ``λ ← λ + τ₂ · MSE``. Outputs in ``<out_dir>/<run_name>/``:
+config.json, metrics.jsonl (one line per evaluation), summary.json, checkpoint.pt,
+trajectories.png or fields.png (test predictions against the truth), learning_curve.png.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .._validation import check_choice, check_positive_int
+from ..checkpoint import FORMAT, load_checkpoint, save_checkpoint
+from ..config import parse_config
+from ..training.run_dir import MetricsWriter, make_run_dir, save_config, write_json
+from ..training.seeding import seed_everything
+from .datasets import DynamicsData, get_dataset_spec, load_dataset
+from .metrics import evaluate
+from .models import build_dynamics_model
+from .plots import plot_fields, plot_learning_curve, plot_trajectories
+
+
+@dataclass
+class DynamicsConfig:
+    # ---- data: a registered dynamics dataset; None keeps the dataset's own default
+    dataset: str = "pendulum"
+    n_train: int | None = None
+    n_test: int | None = None
+    duration: float | None = None  # total simulated time (training horizon + extrapolation)
+    horizon: float | None = None  # models train on t < horizon
+    data_params: dict = field(default_factory=dict)  # physical/grid parameters, e.g. {"D": 0.02}
+    cache_dir: str = ""  # "" = $ODENETS_DATA or ~/.cache/odenets/dynamics
+    # ---- model: node, physics, hybrid_naive, aphynity, true_ode or a zoo scheme name
+    model: str = "aphynity"
+    network: str = ""  # F_a: "" = mlp (vectors) / conv (fields), or a zoo field name
+    hidden: int = 0  # 0 = 200 (vectors, APHYNITY's MLP) / 16 (fields)
+    physics: str = ""  # "" = the dataset's incomplete physical model
+    physics_init: dict = field(default_factory=dict)  # initial guesses, e.g. {"omega0_square": 0.2}
+    integrator: str = "odeint"  # or a one-field zoo scheme (euler, rk4, ...) for hybrids
+    method: str = "rk4"  # torchdiffeq method when integrator = odeint
+    rtol: float = 1e-6
+    atol: float = 1e-8
+    substeps: int = 1  # fixed steps per data interval
+    # ---- optimisation
+    steps: int = 500  # iterations (batches)
+    batch_size: int = 25
+    window: int = 0  # time points per training sample; 0 = the whole horizon from t = 0
+    lr: float = 1e-3
+    niter: int | None = None  # Adam steps per batch (APHYNITY pendulum: 5)
+    lambda0: float = 1.0  # APHYNITY: initial weight of the trajectory loss
+    tau2: float | None = None  # APHYNITY: λ step (pendulum 1, fields 1e-3)
+    min_op: str = ""  # APHYNITY: "l2_normalized" (vectors) or "l2" (fields)
+    dtype: str = "float32"
+    seed: int = 0
+    # ---- output
+    out_dir: str = "results"
+    run_name: str = ""  # "" = <dataset>-<model>
+    eval_every: int = 100
+    plot: bool = True
+
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+MIN_OPS = ("l2_normalized", "l2")
+
+
+def resolved(cfg: DynamicsConfig, data: DynamicsData) -> DynamicsConfig:
+    """Fill the dataset-dependent defaults (APHYNITY's settings for vectors and fields)."""
+    vector = data.ndim == 0
+    return dataclasses.replace(
+        cfg,
+        niter=cfg.niter or (5 if vector and cfg.model == "aphynity" else 1),
+        tau2=cfg.tau2 if cfg.tau2 is not None else (1.0 if vector else 1e-3),
+        min_op=cfg.min_op or ("l2_normalized" if vector else "l2"),
+        run_name=cfg.run_name or f"{cfg.dataset}-{cfg.model}",
+    )
+
+
+def check_config(cfg: DynamicsConfig) -> None:
+    check_choice(cfg.dtype, DTYPES, "dtype")
+    check_choice(cfg.min_op, MIN_OPS, "min_op")
+    for key in ("steps", "batch_size", "eval_every", "niter", "substeps"):
+        check_positive_int(getattr(cfg, key), key)
+    if cfg.window < 0 or cfg.window == 1:
+        raise ValueError(f"window must be 0 (whole horizon) or >= 2 time points, got {cfg.window}")
+    if not cfg.lr > 0:
+        raise ValueError(f"lr must be > 0, got {cfg.lr!r}")
+
+
+def load_data(cfg: DynamicsConfig) -> DynamicsData:
+    get_dataset_spec(cfg.dataset)  # unknown name: a clear error before anything else
+    sizes = dict(n_train=cfg.n_train, n_test=cfg.n_test, duration=cfg.duration,
+                 horizon=cfg.horizon)  # fmt: skip
+    data = load_dataset(cfg.dataset, cfg.cache_dir or None, cfg.seed,
+                        **sizes, **cfg.data_params)  # fmt: skip
+    return data.to(DTYPES[cfg.dtype])
+
+
+def build_model(cfg: DynamicsConfig, data: DynamicsData):
+    model = build_dynamics_model(
+        cfg.model, data, hidden=cfg.hidden or None, network=cfg.network or None,
+        physics=cfg.physics or None, physics_init=cfg.physics_init,
+        integrator=cfg.integrator, method=cfg.method, rtol=cfg.rtol, atol=cfg.atol,
+        substeps=cfg.substeps,
+    )  # fmt: skip
+    return model.to(DTYPES[cfg.dtype])
+
+
+def training_batch(data: DynamicsData, cfg: DynamicsConfig, gen: torch.Generator):
+    """``(B, T_w, *state)`` training segments: whole horizons or random windows in it."""
+    h, n = data.horizon_steps, data.train.shape[0]
+    idx = torch.randperm(n, generator=gen)[: min(cfg.batch_size, n)]
+    if not cfg.window:
+        return data.train[idx, :h]
+    if cfg.window > h:
+        raise ValueError(f"window {cfg.window} is longer than the training horizon ({h} points)")
+    starts = torch.randint(0, h - cfg.window + 1, (len(idx),), generator=gen)
+    return torch.stack(
+        [data.train[i, s : s + cfg.window] for i, s in zip(idx, starts, strict=True)]
+    )
+
+
+def train(cfg: DynamicsConfig) -> dict:
+    """Run the training described by ``cfg``; returns the summary (also saved as JSON)."""
+    data = load_data(cfg)
+    cfg = resolved(cfg, data)
+    check_config(cfg)
+    seed_everything(cfg.seed)
+    model = build_model(cfg, data)
+    run_dir = make_run_dir(cfg.out_dir, cfg.run_name)
+    save_config(run_dir, cfg)
+    writer = MetricsWriter(run_dir / "metrics.jsonl")
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=cfg.lr) if params else None
+    gen = torch.Generator().manual_seed(cfg.seed)
+    aphynity = model.objective == "aphynity"
+    lam, records, start = cfg.lambda0, [], time.perf_counter()
+    steps = cfg.steps if optimizer is not None else 0  # the true ODE has nothing to learn
+    last = {}
+    for step in range(1, steps + 1):
+        batch = training_batch(data, cfg, gen)
+        for _ in range(cfg.niter):
+            pred = model(batch[:, 0], batch.shape[1])
+            mse = ((pred - batch) ** 2).mean()
+            loss = mse
+            if aphynity:
+                norm = model.hybrid.augmentation_norm(batch, cfg.min_op == "l2_normalized")
+                loss = lam * mse + norm
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        if not math.isfinite(float(mse)):
+            raise FloatingPointError(
+                f"training diverged at iteration {step} (MSE {float(mse)}); lower --lr, use "
+                f"--substeps or a smaller time step"
+            )
+        if aphynity:
+            lam += cfg.tau2 * float(mse)  # APHYNITY's adaptive λ, after each batch
+        last = {"train_loss": float(loss), "train_mse": float(mse), "lambda": lam}
+        if aphynity:
+            last["aug_norm"] = float(norm)
+        if step % cfg.eval_every == 0 or step == steps:
+            records.append(log_record(writer, model, data, step, last, start))
+    if steps == 0:
+        records.append(log_record(writer, model, data, 0, last, start))
+    final, pred = evaluate(model, data)
+    summary = {
+        "dataset": data.spec.describe(data.settings),
+        "model": cfg.model,
+        "trainable_parameters": sum(p.numel() for p in params),
+        "iterations": steps,
+        "seconds": round(time.perf_counter() - start, 2),
+        **final,
+        "true_params": data.params,
+    }
+    write_json(run_dir / "summary.json", summary)
+    payload = {"format": FORMAT, "kind": "dynamics", "config": dataclasses.asdict(cfg),
+               "model": model.state_dict(), "lambda": lam}  # fmt: skip
+    save_checkpoint(run_dir / "checkpoint.pt", payload)
+    if cfg.plot:
+        write_plots(run_dir, data, pred, records)
+    summary["run_dir"] = str(run_dir)
+    return summary
+
+
+def log_record(writer, model, data, step, last, start) -> dict:
+    metrics, _ = evaluate(model, data)
+    record = {"step": step, **last, **metrics, "seconds": round(time.perf_counter() - start, 2)}
+    writer.append(record)
+    parts = [f"{k}={v:.4g}" for k, v in record.items() if isinstance(v, float)]
+    print(f"[{data.name} {model.kind}] step {step}: " + " ".join(parts), flush=True)
+    return record
+
+
+def write_plots(run_dir: Path, data: DynamicsData, pred, records) -> None:
+    test, times, pred = data.test.double(), data.times.double(), pred.detach().double()
+    if data.ndim == 0:
+        plot_trajectories(run_dir / "trajectories.png", times, test, pred, data.horizon)
+    else:
+        plot_fields(run_dir / "fields.png", times, test, pred)
+    if records:
+        plot_learning_curve(run_dir / "learning_curve.png", records)
+
+
+def load_run(run_dir: str | Path):
+    """Rebuild ``(model, data, config)`` of a finished run from its ``checkpoint.pt``."""
+    payload = load_checkpoint(Path(run_dir) / "checkpoint.pt")
+    if payload.get("kind") != "dynamics":
+        raise ValueError(f"{str(run_dir)!r} is not a dynamics run (no dynamics checkpoint)")
+    cfg = DynamicsConfig(**payload["config"])
+    data = load_data(cfg)
+    model = build_model(cfg, data)
+    model.load_state_dict(payload["model"])
+    return model, data, cfg
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Command-line entry point (``train.py`` dispatches here for dynamics datasets)."""
+    cfg = parse_config(DynamicsConfig, argv, description=__doc__)
+    return train(cfg)
+
+
+if __name__ == "__main__":
+    main()
