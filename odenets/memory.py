@@ -93,12 +93,28 @@ def set_memory_policy(model: nn.Module, policy: str) -> nn.Module:
 # ------------------------------------------------------------------------------- reversible
 @_register("reversible")
 def integrate_reversible(stage: Stage, y0: torch.Tensor) -> State:
-    """Exact reversible backprop: keep the final state only, invert the steps in backward."""
+    """Exact reversible backprop: keep the final state only, invert the steps in backward.
+
+    Each step is one autograd node that saves nothing; the last saves the final state.
+    In backward, the node of step ``j`` rebuilds state ``j`` from state ``j+1`` (handed
+    over by the node of step ``j+1``) with the inverse step and pulls the gradient back
+    through step ``j``, fused: the vector-field evaluations of the inverse are those of
+    the step, so they are made once, with a graph. Parameter gradients leave every node
+    as it finishes (DDP buckets them while backward goes on). Step 0 is recomputed from
+    the rebuilt stage input through ``init``, so a starter step or a start that uses the
+    field is differentiated as it ran.
+    """
     if not torch.is_grad_enabled():
         return integrate_store(stage, y0)
-    params = tuple(p for p in stage.parameters() if p.requires_grad)
-    leaves = _ReversibleStage.apply(stage, y0, *params)
-    return _rebuild(stage.scheme.state_layout, leaves)
+    layout = stage.scheme.state_layout
+    handover = _Handover()
+    leaves = (y0,)
+    for j in range(stage.steps):
+        block = stage.block_at(j)
+        params = [p for p in block.parameters() if p.requires_grad]
+        last = j == stage.steps - 1
+        leaves = _ReversibleStep.apply(stage, j, last, handover, len(leaves), *leaves, *params)
+    return _rebuild(layout, leaves)
 
 
 def _check_reversible(stage: Stage) -> None:
@@ -120,37 +136,47 @@ def _check_reversible(stage: Stage) -> None:
 integrate_reversible.check = _check_reversible
 
 
-class _ReversibleStage(torch.autograd.Function):
-    """Forward: the ``N`` steps without a graph, saving the final state only.
+class _Handover:
+    """The state rebuilt by one step's backward node, for the node of the step before."""
 
-    Backward: for ``j = N−1, …, 1`` rebuild state ``j`` from state ``j+1`` with the inverse
-    step and pull the gradient back through step ``j`` (fused: the vector-field evaluations
-    of the inverse are those of the step, so they are made once, with a graph). Step 0 is
-    recomputed from the rebuilt stage input through ``init`` (a starter step, or a start
-    that uses the field, is differentiated as it ran).
-    """
+    state: State = None
 
-    @staticmethod
-    def forward(ctx, stage: Stage, y0: torch.Tensor, *params: torch.Tensor):
-        ctx.stage = stage
-        ctx.params = params
-        ctx.autocast = _autocast_state(y0.device.type)
-        leaves = _leaves(integrate_store(stage, y0))
-        # an output must not alias the input (e.g. History(y0, y1) after one step)
-        leaves = tuple(t.clone() if t is y0 or t._base is not None else t for t in leaves)
-        ctx.save_for_backward(*leaves)
-        return leaves
+
+class _ReversibleStep(torch.autograd.Function):
+    """Step ``j`` of a reversible stage (step 0 includes ``init``); see integrate_reversible."""
 
     @staticmethod
-    def backward(ctx, *grads: torch.Tensor):
-        stage = ctx.stage
-        state = _rebuild(stage.scheme.state_layout, ctx.saved_tensors)
+    def forward(ctx, stage, j, last, handover, num_leaves, *inputs):
+        ctx.stage, ctx.j, ctx.last, ctx.handover = stage, j, last, handover
+        ctx.num_leaves = num_leaves
+        ctx.params = inputs[num_leaves:]
+        ctx.autocast = _autocast_state(inputs[0].device.type)
+        block = stage.block_at(j)
+        leaves = inputs[:num_leaves]
+        state = block.init(leaves[0]) if j == 0 else _rebuild(block.state_layout, leaves)
+        outputs = _leaves(block.step(state))
+        # an output must not alias an input (History(y, ·) passes y on; init may chunk y0)
+        outputs = tuple(
+            t.clone() if t._base is not None or any(t is x for x in leaves) else t for t in outputs
+        )
+        if last:
+            ctx.save_for_backward(*outputs)  # the only activations kept
+        return outputs
+
+    @staticmethod
+    def backward(ctx, *grads):
+        stage, j = ctx.stage, ctx.j
+        block = stage.block_at(j)
+        layout = block.state_layout
+        state = _rebuild(layout, ctx.saved_tensors) if ctx.last else ctx.handover.state
         accumulated: dict[torch.Tensor, torch.Tensor] = {}
-        with torch.autocast(**ctx.autocast), frozen_running_stats(stage), torch.no_grad():
-            for j in range(stage.steps - 1, 0, -1):
-                state, grads = _reverse_step(stage.block_at(j), state, grads, accumulated)
-            grad_y0 = _first_step_vjp(stage, state, grads, accumulated)
-        return (None, grad_y0, *(accumulated.get(p) for p in ctx.params))
+        with torch.autocast(**ctx.autocast), frozen_running_stats(block), torch.no_grad():
+            if j == 0:
+                pulled = (_first_step_vjp(stage, state, grads, accumulated),)
+                ctx.handover.state = None
+            else:
+                ctx.handover.state, pulled = _reverse_step(block, state, grads, accumulated)
+        return (None,) * 5 + tuple(pulled) + tuple(accumulated.get(p) for p in ctx.params)
 
 
 def _reverse_step(block, state, grads, accumulated):
