@@ -1,0 +1,394 @@
+"""``diagnose(model, batch)``: every block of every stage seen as a numerical analyst would.
+
+For each stage the state entering every block is reconstructed at a few data points
+(one example each, BatchNorm in eval mode, float64 by default, on a private copy of the
+model). Per block: the spectrum of the operator its declared stability reads, the
+amplification ``max|R(h^p λ)|``, the margin and the largest stable step ``h*``, and for
+two-field, history and implicit blocks the spectrum of the one-step map itself. Per stage
+and for the network: singular values, perturbation growth, gradient norms, reversibility
+and consistency under depth refinement.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._validation import check_positive_int
+from ..blocks.base import AdaptiveBlock, Block, ImplicitBlock, ReversibleBlock, StateLayout
+from .network import (
+    find_stages,
+    gradient_norms,
+    perturbation_growth,
+    refinement_consistency,
+    reversibility_error,
+)
+from .operators import LinearizedMap, flatten_state
+from .report import BlockReport, NetworkReport, Report, StageReport
+from .spectra import DENSE_THRESHOLD, block_operators, check_k, eigenvalues, singular_values
+from .stability import largest_stable_step, max_amplification
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+# ------------------------------------------------------------------------------ input
+def split_batch(batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``x`` and optional labels from a tensor, an ``(x, y)`` pair or a ``{"x", "y"}`` dict."""
+    if isinstance(batch, dict):
+        if "x" not in batch:
+            raise ValueError(f"a batch dict needs an 'x' entry, got keys {sorted(batch)}")
+        x, y = batch["x"], batch.get("y")
+    elif isinstance(batch, (tuple, list)):
+        if len(batch) != 2:
+            raise ValueError(f"a batch sequence must be (inputs, labels), got {len(batch)} items")
+        x, y = batch
+    else:
+        x, y = batch, None
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"the batch inputs must be a torch.Tensor, got {type(x).__name__}")
+    if y is not None and not isinstance(y, torch.Tensor):
+        raise TypeError(f"the batch labels must be a torch.Tensor, got {type(y).__name__}")
+    if y is not None and y.shape[:1] != x.shape[:1]:
+        raise ValueError(f"{x.shape[0]} inputs but {y.shape[0]} labels")
+    return x, y
+
+
+def working_copy(model: nn.Module, dtype: torch.dtype | str | None) -> nn.Module:
+    """A private copy in eval mode (BatchNorm uses its running statistics) and ``dtype``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"diagnose needs a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(dtype, str):
+        if dtype not in DTYPES:
+            raise ValueError(f"Unknown dtype {dtype!r}; allowed: {sorted(DTYPES)}")
+        dtype = DTYPES[dtype]
+    work = copy.deepcopy(model)
+    if dtype is not None:
+        work = work.to(dtype)
+    return work.eval()
+
+
+def model_label(model: nn.Module) -> str:
+    return getattr(model, "model_name", None) or type(model).__name__
+
+
+def stage_inputs(model: nn.Module, x: torch.Tensor) -> dict[int, torch.Tensor]:
+    """The input of every stage (by ``id``) for the batch ``x`` (first call of each)."""
+    stages = find_stages(model)
+    if not stages:
+        raise ValueError(
+            f"model {model_label(model)!r} has no odenets blocks: diagnostics read the "
+            f"odenets.Stage modules of a model (e.g. ODENet.stages), and it has none"
+        )
+    seen: dict[int, torch.Tensor] = {}
+
+    def hook(stage, args):
+        seen.setdefault(id(stage), args[0].detach())
+
+    handles = [stage.register_forward_pre_hook(hook) for _, stage in stages]
+    try:
+        with torch.no_grad():
+            model(x)
+    except (ValueError, RuntimeError) as err:
+        raise ValueError(
+            f"the batch of shape {tuple(x.shape)} does not fit model {model_label(model)!r}: {err}"
+        ) from err
+    finally:
+        for handle in handles:
+            handle.remove()
+    return seen
+
+
+# ----------------------------------------------------------------------------- blocks
+def _capabilities(block: Block) -> list[str]:
+    kinds = [
+        ("reversible", ReversibleBlock),
+        ("implicit", ImplicitBlock),
+        ("adaptive", AdaptiveBlock),
+    ]
+    return [name for name, cls in kinds if isinstance(block, cls)]
+
+
+def _declared_stability(block: Block, notes: list[str]):
+    try:
+        return block.stability
+    except NotImplementedError:
+        notes.append("the scheme declares no stability function: amplification and h* skipped")
+        return None
+
+
+def _implicit_eigenvalues(block: Block, y: torch.Tensor, notes: list[str]):
+    """Eigenvalues of an implicit block's implicit operator, if the block exposes them."""
+    if not isinstance(block, ImplicitBlock):
+        return None
+    provider = getattr(block, "implicit_eigenvalues", None)  # optional capability method
+    if provider is None:
+        notes.append("implicit block exposes no implicit_eigenvalues: explicit part only")
+        return None
+    with torch.no_grad():
+        values = provider(tuple(y.shape[2:]))
+    values = torch.as_tensor(values).detach().cpu().numpy().astype(complex).ravel()
+    notes.append("implicit part: worst case over pairings (the implicit eigenvalue nearest 0)")
+    return values
+
+
+def _eig_pairs(spectrum) -> dict:
+    return {"largest_modulus": spectrum.largest_modulus, "largest_real": spectrum.largest_real}
+
+
+def _analyse_block(stage_index, j, block, states, k, method, threshold, step_map, seed):
+    """Spectra and stability of one block from the states entering it at every point."""
+    notes: list[str] = []
+    want_step = (
+        step_map
+        if step_map is not None
+        else (block.state_layout is not StateLayout.ONE or isinstance(block, ImplicitBlock))
+    )
+    stability = _declared_stability(block, notes)
+    spectra, step_spectra, rev = [], [], []
+    implicit = None
+    for state in states:
+        ops = block_operators(block, state, want_step)
+        spectra.append(eigenvalues(ops.argument, k, method, threshold, seed))
+        if ops.step is not None:
+            step_spectra.append(
+                eigenvalues(ops.step, min(k, ops.step.n_in), method, threshold, seed)
+            )
+        elif ops.step_note and ops.step_note not in notes:
+            notes.append(ops.step_note)
+        err = reversibility_error(block, state)
+        if err is not None:
+            rev.append(err)
+        if implicit is None:
+            y = state if isinstance(state, torch.Tensor) else state[-1]
+            implicit = _implicit_eigenvalues(block, y, notes)
+    for s in spectra:
+        if s.note:
+            notes.append(s.note)
+    if isinstance(block, AdaptiveBlock):
+        notes.append(
+            "adaptive: the solver picks its own steps; R and h* refer to one step of "
+            "its method (h* bounds the step a stiff spectrum allows)"
+        )
+    lam = np.concatenate([s.relevant for s in spectra])
+    first = states[0]
+    report = BlockReport(
+        stage=stage_index,
+        step=j,
+        scheme=block.name,
+        state_layout=block.state_layout.name,
+        ode_form=block.ode_form.name,
+        capabilities=_capabilities(block),
+        h=block.h,
+        state_dim=flatten_state(first).numel(),
+        argument=getattr(stability, "argument", ""),
+        formula=getattr(stability, "formula", ""),
+        step_power=getattr(stability, "step_power", 1),
+        method=spectra[0].method,
+        eigenvalues=[_eig_pairs(s) for s in spectra],
+        spectral_radius=float(np.max(np.abs(lam))),
+        max_real=float(np.max(lam.real)),
+        reversibility_error=max(rev) if rev else None,
+        notes=notes,
+        stability=stability,
+        implicit_eigenvalues=implicit,
+    )
+    report.relevant_eigenvalues = lam  # kept for plots (not serialised)
+    if stability is not None:
+        report.max_amplification = max_amplification(stability, lam, block.h, implicit)
+        report.margin = 1.0 - report.max_amplification
+        h_star = largest_stable_step(stability, lam, implicit)
+        report.h_star_unbounded = math.isinf(h_star)
+        report.h_star = None if math.isinf(h_star) else h_star
+    if step_spectra:
+        report.step_map_radius = max(s.spectral_radius for s in step_spectra)
+        report.step_map_eigenvalues = [s.largest_modulus for s in step_spectra]
+    return report
+
+
+# ----------------------------------------------------------------------------- driver
+def diagnose(
+    model: nn.Module,
+    batch,
+    *,
+    k: int = 6,
+    num_points: int = 4,
+    dtype: torch.dtype | str | None = torch.float64,
+    method: str = "auto",
+    dense_threshold: int = DENSE_THRESHOLD,
+    step_map: bool | None = None,
+    stage_maps: bool = True,
+    growth: bool = True,
+    gradients: bool = True,
+    input_output: bool = True,
+    consistency: bool = True,
+    seed: int = 0,
+) -> Report:
+    """Stability diagnostics of ``model`` on ``batch`` (a tensor, ``(x, y)`` or ``{"x", "y"}``).
+
+    ``k`` eigenvalues of largest modulus and of largest real part are computed per block at
+    each of the first ``num_points`` examples (dense up to ``dense_threshold`` state
+    dimensions, ARPACK above); ``step_map`` forces (``True``) or suppresses (``False``) the
+    one-step-map spectra, which by default are computed for two-field, history and implicit
+    blocks. The other flags switch the network-level parts on or off. The model is not
+    modified: a copy in eval mode and ``dtype`` is analysed.
+    """
+    x, labels = split_batch(batch)
+    check_positive_int(num_points, "num_points")
+    check_positive_int(k, "k (number of eigenvalues)")
+    if num_points > x.shape[0]:
+        raise ValueError(f"num_points={num_points} but the batch has only {x.shape[0]} examples")
+    work = working_copy(model, dtype)
+    param = next(work.parameters(), None)
+    work_dtype = x.dtype if param is None else param.dtype
+    x = x.to(work_dtype) if x.is_floating_point() else x
+    inputs = stage_inputs(work, x)
+    notes: list[str] = []
+    stage_reports = []
+    for i, (name, stage) in enumerate(find_stages(work)):
+        if id(stage) not in inputs:
+            notes.append(f"stage {name!r} is not called by the model's forward: skipped")
+            continue
+        stage_input = inputs[id(stage)]
+        points = [stage_input[p : p + 1] for p in range(num_points)]
+        check_k(
+            k,
+            points[0][0].numel()
+            if stage.scheme.state_layout is StateLayout.ONE
+            else _argument_dim(stage, points[0]),
+        )
+        per_block_states = [[] for _ in range(stage.steps)]
+        for y0 in points:
+            with torch.no_grad():
+                for j, _, state in stage.states(y0):
+                    if j < stage.steps:
+                        per_block_states[j].append(state)
+        blocks = [
+            _analyse_block(
+                i,
+                j,
+                stage.block_at(j),
+                per_block_states[j],
+                k,
+                method,
+                dense_threshold,
+                step_map,
+                seed,
+            )
+            for j in range(stage.steps)
+        ]
+        report = StageReport(
+            index=i,
+            name=name,
+            scheme=stage.scheme.name,
+            steps=stage.steps,
+            horizon=stage.horizon,
+            h=stage.h,
+            shared=stage.shared,
+            state_shape=list(stage_input.shape[1:]),
+            blocks=blocks,
+        )
+        if stage_maps:
+            for y0 in points:
+                values, _ = singular_values(
+                    LinearizedMap(stage, y0), k, method, dense_threshold, seed
+                )
+                report.singular_values.append(values)
+            report.top_singular_value = float(max(v[0] for v in report.singular_values))
+        if growth:
+            report.growth = [perturbation_growth(stage, y0, seed) for y0 in points]
+        stage_reports.append(report)
+    network = NetworkReport()
+    if gradients:
+        grads = gradient_norms(work, x, labels, seed)
+        network.loss = grads["loss"]
+        for report, g in zip(stage_reports, grads["stages"], strict=False):
+            report.state_grad_norms = g["state_grad_norms"]
+            for b in report.blocks:
+                b.param_grad_norm = g["param_grad_norms"][0 if report.shared else b.step]
+    if input_output:
+        for p in range(num_points):
+            values, _ = singular_values(
+                LinearizedMap(work, x[p : p + 1]), k, method, dense_threshold, seed
+            )
+            network.singular_values.append(values)
+        network.top_singular_value = float(max(v[0] for v in network.singular_values))
+    if consistency:
+        network.consistency = refinement_consistency(work, x[:num_points])
+    options = dict(
+        k=k,
+        num_points=num_points,
+        method=method,
+        dense_threshold=dense_threshold,
+        step_map=step_map,
+        seed=seed,
+    )
+    return Report(
+        model_label(model),
+        num_points,
+        k,
+        str(next(work.parameters()).dtype),
+        stage_reports,
+        network,
+        options,
+        notes,
+    )
+
+
+def _argument_dim(stage, y0) -> int:
+    """Dimension of the space the block's stability argument acts on."""
+    with torch.no_grad():
+        state = stage.blocks[0].init(y0)
+    layout = stage.scheme.state_layout
+    if layout is StateLayout.TWO_FIELD:
+        return state.y.numel()
+    return (state.current if layout is StateLayout.HISTORY else state).numel()
+
+
+def compact_summary(model: nn.Module, batch, k: int = 4, max_examples: int = 64) -> dict:
+    """A cheap JSON-ready digest for training logs (a few seconds on a digits model).
+
+    Per block: max amplification, margin, ``h*`` (from ``k`` eigenvalues at one data
+    point) and the weight-gradient norm on up to ``max_examples`` examples; the network's
+    top input–output singular value; the worst margin and ``h/h*`` over all blocks.
+    """
+    x, labels = split_batch(batch)
+    x = x[:max_examples]
+    labels = None if labels is None else labels[:max_examples]
+    report = diagnose(
+        model,
+        (x, labels) if labels is not None else x,
+        k=k,
+        num_points=1,
+        step_map=False,
+        stage_maps=False,
+        growth=False,
+        consistency=False,
+    )
+    blocks = [
+        {
+            "stage": b.stage,
+            "step": b.step,
+            "max_amplification": b.max_amplification,
+            "margin": b.margin,
+            "h": b.h,
+            "h_star": b.h_star,
+            "grad_norm": b.param_grad_norm,
+        }
+        for b in report.blocks
+    ]
+    margins = [b.margin for b in report.blocks if b.margin is not None]
+    ratios = [b.h_ratio for b in report.blocks if b.h_ratio is not None]
+    from .report import to_jsonable
+
+    return to_jsonable(
+        {
+            "min_margin": min(margins) if margins else None,
+            "max_h_over_h_star": max(ratios) if ratios else None,
+            "network_top_singular_value": report.network.top_singular_value,
+            "blocks": blocks,
+        }
+    )

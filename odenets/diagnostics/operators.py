@@ -1,0 +1,146 @@
+"""Linearised maps ``v ↦ J v`` of a function at a point, for dense and matrix-free spectra.
+
+A :class:`LinearizedMap` wraps ``f`` (tensors or ``Pair``/``History`` states in and out) at a
+point ``x₀`` and exposes its Jacobian ``J = ∂f/∂x(x₀)`` as a flat ``n_out × n_in`` operator:
+``matvec`` is a JVP (``torch.func.linearize``, falling back to ``torch.func.jvp``),
+``rmatvec`` a VJP (``torch.func.vjp``), ``dense()`` the full Jacobian (``torch.func.jacrev``
+in chunks). :meth:`LinearizedMap.as_linear_operator` hands it to ARPACK
+(``scipy.sparse.linalg``). Nothing here forms ``J`` unless ``dense()`` is called.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from scipy.sparse.linalg import LinearOperator
+from torch.func import jacrev, jvp, linearize, vjp
+
+from ..blocks.base import History, Pair
+
+
+def state_tensors(state) -> list[torch.Tensor]:
+    """The tensors of a state (a tensor, ``Pair`` or ``History``); ``None`` entries dropped."""
+    if isinstance(state, torch.Tensor):
+        return [state]
+    if isinstance(state, (Pair, History)):
+        return [t for t in state if t is not None]
+    raise TypeError(f"expected a tensor, Pair or History state, got {type(state).__name__}")
+
+
+def flatten_state(state) -> torch.Tensor:
+    return torch.cat([t.reshape(-1) for t in state_tensors(state)])
+
+
+def unflattener(state) -> Callable[[torch.Tensor], object]:
+    """The inverse of :func:`flatten_state` for states shaped like ``state``."""
+    shapes = [t.shape for t in state_tensors(state)]
+    sizes = [int(np.prod(s)) for s in shapes]
+
+    def unflatten(flat: torch.Tensor):
+        parts = [p.reshape(s) for p, s in zip(torch.split(flat, sizes), shapes, strict=True)]
+        if isinstance(state, torch.Tensor):
+            return parts[0]
+        return type(state)(*parts)
+
+    return unflatten
+
+
+class LinearizedMap:
+    """The Jacobian of ``fn`` at ``point`` as a flat linear map (JVP/VJP, never formed).
+
+    ``fn`` maps a state shaped like ``point`` to a state (any of tensor, ``Pair``,
+    ``History``); both are flattened by concatenating their tensors.
+    """
+
+    def __init__(self, fn: Callable, point):
+        self.point = point
+        unflatten = unflattener(point)
+        self._flat_fn = lambda v: flatten_state(fn(unflatten(v)))
+        self.x0 = flatten_state(point).detach()
+        self.dtype = self.x0.dtype
+        self._jvp = None
+        self.n_in = self.x0.numel()
+        with torch.no_grad():
+            self.n_out = self._flat_fn(self.x0).numel()
+        self._vjp_fn = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n_out, self.n_in)
+
+    # ----------------------------------------------------------------------- products
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        """``J v`` by forward-mode AD (linearised once at ``x₀``, then replayed)."""
+        if self._jvp is None:
+            self._jvp = self._make_jvp()
+        with torch.no_grad():
+            return self._jvp(v)
+
+    def _make_jvp(self):
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                _, fn = linearize(self._flat_fn, self.x0)
+            return fn
+        except Exception:  # tracing can fail on exotic modules: plain JVP is always right
+            return lambda v: jvp(self._flat_fn, (self.x0,), (v,))[1]
+
+    def rmatvec(self, u: torch.Tensor) -> torch.Tensor:
+        """``Jᵀ u`` by reverse-mode AD (one forward, reused for every product)."""
+        with torch.no_grad():
+            if self._vjp_fn is None:
+                _, self._vjp_fn = vjp(self._flat_fn, self.x0)
+            return self._vjp_fn(u)[0]
+
+    def dense(self, chunk_size: int = 256) -> torch.Tensor:
+        """The full ``n_out × n_in`` Jacobian (only for small states)."""
+        with torch.no_grad():  # torch.func still differentiates; no graph to the weights
+            jac = jacrev(self._flat_fn, chunk_size=chunk_size)(self.x0)
+        return jac.reshape(self.shape)
+
+    def as_linear_operator(self) -> LinearOperator:
+        """A ``scipy`` operator in float64 whose products call :meth:`matvec`/:meth:`rmatvec`."""
+
+        def wrap(apply, size):
+            def product(v):
+                v = torch.as_tensor(np.asarray(v).reshape(size), dtype=self.dtype)
+                with torch.no_grad():
+                    return apply(v).detach().cpu().numpy().astype(np.float64)
+
+            return product
+
+        return LinearOperator(
+            self.shape,
+            matvec=wrap(self.matvec, self.n_in),
+            rmatvec=wrap(self.rmatvec, self.n_out),
+            dtype=np.float64,
+        )
+
+
+class ComposedMap:
+    """``A·B`` of two square linearised maps of the same size (for partitioned schemes)."""
+
+    def __init__(self, outer: LinearizedMap, inner: LinearizedMap):
+        if inner.n_out != outer.n_in:
+            raise ValueError(f"cannot compose maps of shapes {outer.shape} and {inner.shape}")
+        self.outer, self.inner = outer, inner
+        self.dtype = inner.dtype
+        self.n_in, self.n_out = inner.n_in, outer.n_out
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n_out, self.n_in)
+
+    def matvec(self, v):
+        return self.outer.matvec(self.inner.matvec(v))
+
+    def rmatvec(self, u):
+        return self.inner.rmatvec(self.outer.rmatvec(u))
+
+    def dense(self, chunk_size: int = 256) -> torch.Tensor:
+        return self.outer.dense(chunk_size) @ self.inner.dense(chunk_size)
+
+    as_linear_operator = LinearizedMap.as_linear_operator

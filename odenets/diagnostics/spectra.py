@@ -1,0 +1,208 @@
+"""Eigenvalues and singular values of linearised maps, dense or matrix-free (ARPACK).
+
+Small states (``n ≤ dense_threshold``): the Jacobian is formed with ``torch.func.jacrev`` and
+all its eigenvalues come from ``torch.linalg.eigvals`` (LAPACK ``geev``). Large states (a
+CIFAR stage state has 16·32·32 = 16,384 dimensions): implicitly restarted Arnoldi
+(``scipy.sparse.linalg.eigs``) and Lanczos bidiagonalisation (``svds``) on a linear operator
+whose products are JVPs and VJPs; ``J`` is never formed. The default threshold is where the
+matrix-free path starts to win (``results/bench_spectra.md``).
+
+:func:`block_operators` picks the operator whose spectrum a block's declared stability
+reads, from the block's class data only (``state_layout``, ``stability.step_power``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.sparse.linalg import ArpackNoConvergence, eigs, svds
+
+from .._validation import check_positive_int
+from ..blocks.base import Block, History, StateLayout
+from .operators import ComposedMap, LinearizedMap
+
+#: state dimension up to which the Jacobian is formed densely (see results/bench_spectra.md)
+DENSE_THRESHOLD = 512
+METHODS = ("auto", "dense", "arpack")
+#: ARPACK's relative accuracy goal (about 1e-9 relative error on converged eigenvalues)
+ARPACK_TOL = 1e-8
+
+
+@dataclass
+class Spectrum:
+    """The ``k`` eigenvalues of largest modulus and of largest real part of an ``n × n`` map.
+
+    ``all`` holds the whole spectrum when it was computed densely (``None`` otherwise);
+    :attr:`relevant` is what stability is assessed on: the whole spectrum when known, else
+    the union of the two Arnoldi sets (the eigenvalues that leave a bounded region first).
+    """
+
+    n: int
+    method: str
+    largest_modulus: np.ndarray
+    largest_real: np.ndarray
+    all: np.ndarray | None = None
+    note: str = ""
+
+    @property
+    def relevant(self) -> np.ndarray:
+        if self.all is not None:
+            return self.all
+        return np.concatenate([self.largest_modulus, self.largest_real])
+
+    @property
+    def spectral_radius(self) -> float:
+        return float(np.max(np.abs(self.relevant)))
+
+    @property
+    def max_real(self) -> float:
+        return float(np.max(self.relevant.real))
+
+
+def check_k(k: int, n: int, what: str = "state") -> int:
+    """``k`` eigenvalues are requested of an ``n``-dimensional map: ``1 ≤ k ≤ n``."""
+    check_positive_int(k, "k (number of eigenvalues)")
+    if k > n:
+        raise ValueError(
+            f"k={k} eigenvalues requested but the {what} dimension is only {n}; choose k <= {n}"
+        )
+    return k
+
+
+def _choose(method: str, n: int, k: int, dense_threshold: int) -> str:
+    if method not in METHODS:
+        raise ValueError(f"Unknown spectrum method {method!r}; allowed: {list(METHODS)}")
+    if method == "auto":
+        # ARPACK needs k < n - 1 (eigs) and is slower than LAPACK on small matrices
+        return "dense" if n <= dense_threshold or k >= n - 1 else "arpack"
+    if method == "arpack" and k >= n - 1:
+        raise ValueError(
+            f"ARPACK computes at most n - 2 = {n - 2} eigenvalues of an {n}-dimensional map "
+            f"(k={k}); use method='dense' or a smaller k"
+        )
+    return method
+
+
+def _top(values: np.ndarray, k: int, key) -> np.ndarray:
+    order = np.lexsort((values.imag, key(values)))[::-1]
+    return values[order[:k]]
+
+
+def _by_modulus(v):
+    return np.abs(v)
+
+
+def _by_real(v):
+    return v.real
+
+
+def eigenvalues(
+    op: LinearizedMap | ComposedMap,
+    k: int = 6,
+    method: str = "auto",
+    dense_threshold: int = DENSE_THRESHOLD,
+    seed: int = 0,
+) -> Spectrum:
+    """The ``k`` eigenvalues of largest modulus and of largest real part of a square map."""
+    n_out, n = op.shape
+    if n_out != n:
+        raise ValueError(f"eigenvalues need a square map, got shape {op.shape}")
+    check_k(k, n)
+    method = _choose(method, n, k, dense_threshold)
+    if method == "dense":
+        with torch.no_grad():
+            values = torch.linalg.eigvals(op.dense()).cpu().numpy().astype(complex)
+        return Spectrum(n, "dense", _top(values, k, _by_modulus), _top(values, k, _by_real), values)
+    linear = op.as_linear_operator()
+    v0 = np.random.default_rng(seed).standard_normal(n)
+    found, notes = {}, []
+    for which, key in (("LM", _by_modulus), ("LR", _by_real)):
+        try:
+            values = eigs(
+                linear,
+                k=k,
+                which=which,
+                v0=v0,
+                ncv=min(n, max(2 * k + 1, 32)),
+                tol=ARPACK_TOL,
+                return_eigenvectors=False,
+                maxiter=max(1000, 10 * n),
+            )
+        except ArpackNoConvergence as err:  # keep what converged, say so
+            values = err.eigenvalues
+            notes.append(f"ARPACK ({which}) converged for {len(values)} of {k} eigenvalues")
+        found[which] = _top(np.asarray(values, dtype=complex), k, key)
+    return Spectrum(n, "arpack", found["LM"], found["LR"], None, "; ".join(notes))
+
+
+def singular_values(
+    op: LinearizedMap | ComposedMap,
+    k: int = 6,
+    method: str = "auto",
+    dense_threshold: int = DENSE_THRESHOLD,
+    seed: int = 0,
+) -> tuple[np.ndarray, str]:
+    """The ``k`` largest singular values (descending) and the method used.
+
+    ``k`` is clamped to ``min(n_out, n_in)`` (a map into 10 logits has 10 singular values).
+    """
+    check_positive_int(k, "k (number of singular values)")
+    m, n = op.shape
+    k = min(k, m, n)
+    if method not in METHODS:
+        raise ValueError(f"Unknown spectrum method {method!r}; allowed: {list(METHODS)}")
+    use_dense = method == "dense" or (
+        method == "auto" and (max(m, n) <= dense_threshold or k >= min(m, n))
+    )
+    if use_dense or k >= min(m, n):
+        with torch.no_grad():
+            values = torch.linalg.svdvals(op.dense()).cpu().numpy()
+        return np.sort(values)[::-1][:k], "dense"
+    v0 = np.random.default_rng(seed).standard_normal(min(m, n))
+    values = svds(
+        op.as_linear_operator(),
+        k=k,
+        v0=v0,
+        return_singular_vectors=False,
+        solver="arpack",
+        tol=ARPACK_TOL,
+        maxiter=max(1000, 10 * n),
+    )
+    return np.sort(values)[::-1], "arpack"
+
+
+# ------------------------------------------------------------------------ block operators
+@dataclass
+class BlockOperators:
+    """The maps whose spectra describe one block at one state.
+
+    ``argument``: the operator named by the declared stability (``∂F/∂y``, or
+    ``∂F_Y/∂Z·∂F_Z/∂Y`` for two-field blocks), linearised at the state entering the block;
+    ``step``: the Jacobian of the one-step map on the whole state (``None`` when not asked
+    for or not square, e.g. the starter step of a history block).
+    """
+
+    argument: LinearizedMap | ComposedMap
+    step: LinearizedMap | None
+    step_note: str = ""
+
+
+def block_operators(block: Block, state, step_map: bool) -> BlockOperators:
+    """Build the linearised operators of ``block`` at ``state`` from its class data."""
+    layout = block.state_layout
+    if layout is StateLayout.TWO_FIELD:
+        field_y, field_z = block.fields[0], block.fields[1]
+        # ∂F_Y/∂Z at the entering Z composed with ∂F_Z/∂Y at the entering Y
+        argument = ComposedMap(LinearizedMap(field_y, state.z), LinearizedMap(field_z, state.y))
+    else:
+        y = state.current if layout is StateLayout.HISTORY else state
+        argument = LinearizedMap(block.fields[0], y)
+    step, note = None, ""
+    if step_map:
+        if isinstance(state, History) and state.previous is None:
+            note = "step map skipped: starter step (no history yet), not a square map"
+        else:
+            step = LinearizedMap(block.step, state)
+    return BlockOperators(argument, step, note)
