@@ -103,7 +103,9 @@ def gradient_norms(model: nn.Module, x: torch.Tensor, labels=None, seed: int = 0
     handles = [stage.register_forward_hook(hook) for _, stage in stages]
     try:
         with torch.enable_grad():
-            output = model(x)
+            # the input requires grad so that every state is on the graph, even when the
+            # first stage reads the model input directly
+            output = model(x.detach().requires_grad_(x.is_floating_point()))
             per_example, description = default_loss(output, labels, seed)
             total = per_example.sum()
             state_lists = [recorded.get(id(stage), []) for _, stage in stages]

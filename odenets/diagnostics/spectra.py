@@ -179,7 +179,8 @@ class BlockOperators:
     """The maps whose spectra describe one block at one state.
 
     ``argument``: the operator named by the declared stability (``∂F/∂y``, or
-    ``∂F_Y/∂Z·∂F_Z/∂Y`` for two-field blocks), linearised at the state entering the block;
+    ``∂F_Y/∂Z·∂F_Z/∂Y`` for two-field blocks), linearised at the state entering the block
+    (two-field blocks: ``F_Z`` at the updated ``Y⁺`` that the step feeds it);
     ``step``: the Jacobian of the one-step map on the whole state (``None`` when not asked
     for or not square, e.g. the starter step of a history block).
     """
@@ -194,8 +195,12 @@ def block_operators(block: Block, state, step_map: bool) -> BlockOperators:
     layout = block.state_layout
     if layout is StateLayout.TWO_FIELD:
         field_y, field_z = block.fields[0], block.fields[1]
-        # ∂F_Y/∂Z at the entering Z composed with ∂F_Z/∂Y at the entering Y
-        argument = ComposedMap(LinearizedMap(field_y, state.z), LinearizedMap(field_z, state.y))
+        # the partitioned step updates Y first (the sweep its declared ρ describes): F_Y is
+        # read at the entering Z and F_Z at the updated Y⁺, so linearise them there; then
+        # the step map's spectrum is exactly ρ's roots at z = h²λ(∂F_Y/∂Z·∂F_Z/∂Y)
+        with torch.no_grad():
+            y_next = block.step(state).y
+        argument = ComposedMap(LinearizedMap(field_y, state.z), LinearizedMap(field_z, y_next))
     else:
         y = state.current if layout is StateLayout.HISTORY else state
         argument = LinearizedMap(block.fields[0], y)
