@@ -215,7 +215,7 @@ def diagnose(
     batch,
     *,
     k: int = 6,
-    num_points: int = 4,
+    num_points: int | None = None,
     dtype: torch.dtype | str | None = torch.float64,
     method: str = "auto",
     dense_threshold: int = DENSE_THRESHOLD,
@@ -230,13 +230,15 @@ def diagnose(
     """Stability diagnostics of ``model`` on ``batch`` (a tensor, ``(x, y)`` or ``{"x", "y"}``).
 
     ``k`` eigenvalues of largest modulus and of largest real part are computed per block at
-    each of the first ``num_points`` examples (dense up to ``dense_threshold`` state
-    dimensions, ARPACK above); ``step_map`` forces (``True``) or suppresses (``False``) the
-    one-step-map spectra, which by default are computed for two-field, history and implicit
-    blocks. The other flags switch the network-level parts on or off. The model is not
-    modified: a copy in eval mode and ``dtype`` is analysed.
+    each of the first ``num_points`` examples (default: 4, or fewer in a smaller batch);
+    dense up to ``dense_threshold`` state dimensions, ARPACK above. ``step_map`` forces
+    (``True``) or suppresses (``False``) the one-step-map spectra, which by default are
+    computed for two-field, history and implicit blocks. The other flags switch the
+    network-level parts on or off. The model is not modified: a copy in eval mode and
+    ``dtype`` is analysed.
     """
     x, labels = split_batch(batch)
+    num_points = min(4, x.shape[0]) if num_points is None else num_points
     check_positive_int(num_points, "num_points")
     check_positive_int(k, "k (number of eigenvalues)")
     if num_points > x.shape[0]:
@@ -330,7 +332,7 @@ def diagnose(
         model_label(model),
         num_points,
         k,
-        str(next(work.parameters()).dtype),
+        str(work_dtype).replace("torch.", ""),
         stage_reports,
         network,
         options,

@@ -20,11 +20,10 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import jvp
 
 from ..blocks.base import AdaptiveBlock, Block, ReversibleBlock
 from ..stage import Stage
-from .operators import flatten_state, state_tensors
+from .operators import flatten_state, quiet_jvp, state_tensors
 
 
 def find_stages(model: nn.Module) -> list[tuple[str, Stage]]:
@@ -50,7 +49,7 @@ def perturbation_growth(
     v = torch.randn(y0.shape, generator=gen, dtype=y0.dtype).to(y0.device)
     v = v / v.norm()
     with torch.no_grad():
-        _, tangents = jvp(lambda y: tuple(_stage_outputs(stage, y)), (y0,), (v,))
+        _, tangents = quiet_jvp(lambda y: tuple(_stage_outputs(stage, y)), (y0,), (v,))
         eps = relative_size * float(y0.norm()) or relative_size
         base = _stage_outputs(stage, y0)
         moved = _stage_outputs(stage, y0 + eps * v)

@@ -21,6 +21,17 @@ from torch.func import jacrev, jvp, linearize, vjp
 from ..blocks.base import History, Pair
 
 
+def quiet_jvp(fn, primals, tangents):
+    """``torch.func.jvp``, silencing torch's own deprecation notice on first use."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
+        return jvp(fn, primals, tangents)
+
+
+#: after this many Jacobian-vector products a map is traced once with torch.func.linearize
+LINEARIZE_AFTER = 64
+
+
 def state_tensors(state) -> list[torch.Tensor]:
     """The tensors of a state (a tensor, ``Pair`` or ``History``); ``None`` entries dropped."""
     if isinstance(state, torch.Tensor):
@@ -61,7 +72,7 @@ class LinearizedMap:
         self._flat_fn = lambda v: flatten_state(fn(unflatten(v)))
         self.x0 = flatten_state(point).detach()
         self.dtype = self.x0.dtype
-        self._jvp = None
+        self._jvp, self._calls = None, 0
         self.n_in = self.x0.numel()
         with torch.no_grad():
             self.n_out = self._flat_fn(self.x0).numel()
@@ -73,20 +84,30 @@ class LinearizedMap:
 
     # ----------------------------------------------------------------------- products
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
-        """``J v`` by forward-mode AD (linearised once at ``x₀``, then replayed)."""
-        if self._jvp is None:
-            self._jvp = self._make_jvp()
+        """``J v`` by forward-mode AD.
+
+        The first products are plain JVPs (one forward each); from the
+        ``LINEARIZE_AFTER``-th on, the map is linearised once (``torch.func.linearize``
+        traces the JVP graph, which then replays in about a third of the time): iterative
+        eigensolvers that need hundreds of products pay the tracing once, small jobs never.
+        """
+        self._calls += 1
         with torch.no_grad():
-            return self._jvp(v)
+            if self._jvp is None and self._calls > LINEARIZE_AFTER:
+                self._jvp = self._make_jvp()
+            if self._jvp is not None:
+                return self._jvp(v)
+            return quiet_jvp(self._flat_fn, (self.x0,), (v,))[1]
 
     def _make_jvp(self):
         try:
-            with warnings.catch_warnings(), torch.no_grad():
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 _, fn = linearize(self._flat_fn, self.x0)
+                fn(torch.zeros_like(self.x0))  # the first call compiles: keep it quiet
             return fn
         except Exception:  # tracing can fail on exotic modules: plain JVP is always right
-            return lambda v: jvp(self._flat_fn, (self.x0,), (v,))[1]
+            return lambda v: quiet_jvp(self._flat_fn, (self.x0,), (v,))[1]
 
     def rmatvec(self, u: torch.Tensor) -> torch.Tensor:
         """``Jᵀ u`` by reverse-mode AD (one forward, reused for every product)."""

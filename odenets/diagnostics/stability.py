@@ -11,7 +11,7 @@ argument, ``amplification(z_explicit, z_implicit)``. ``z = h**step_power · λ``
 * :func:`largest_stable_step`: the CFL-like limit ``h* = sup{h : every s^p λ_i is in the
   stability region for all 0 < s ≤ h}``, by a geometric scan of 1,201 steps from
   ``10^{-8/p}`` to ``10⁴`` times ``1/max|λ|^{1/p}`` followed by bisection on the first
-  exit. "In the region" means amplification ``≤ 1 + 1e-10``; a step already unstable at
+  exit. "In the region" means amplification ``≤ 1 + 1e-12``; a step already unstable at
   the smallest scanned ``h`` gives ``h* = 0``.
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 from ..stability import CharacteristicPolynomial, _poly
 
 #: a step counts as stable while the amplification is at most ``1 + STABILITY_TOL``
-STABILITY_TOL = 1e-10
+STABILITY_TOL = 1e-12
 _SCAN_DECADES = (-8.0, 4.0)  # the lower end is divided by step_power (z = h^p λ)
 _SCAN_POINTS = 1201
 
