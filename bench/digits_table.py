@@ -68,7 +68,7 @@ def main(argv=None) -> None:
     parser.add_argument("--models", default="*_digits", help="shell pattern of model names")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
-    parser.add_argument("--max-step-seconds", type=float, default=1.0)
+    parser.add_argument("--max-step-seconds", type=float, default=2.0)
     parser.add_argument("--out", default=str(ROOT / "results" / "digits_table.md"))
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
