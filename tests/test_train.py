@@ -160,3 +160,13 @@ def test_diagnostics_every_epoch(tmp_path):
     lines = (tmp_path / "run" / "diagnostics.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines]
     assert [r["epoch"] for r in records] == [1, 2] and len(records[0]) > 1
+
+
+def test_memory_policy_and_bfloat16_autocast_pass_through(tmp_path):
+    run(tmp_path, "--epochs", "1", "--batch-size", "256", "--memory", "checkpoint", "--amp",
+        "--no-plot")  # fmt: skip
+    model = load_model(tmp_path / "run" / "checkpoint_best.pt")
+    assert model.model_overrides["memory"] == "checkpoint"
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["amp"] is True
+    with pytest.raises(ValueError, match=r"float16 needs a GPU"):
+        run(tmp_path, "--amp", "--amp-dtype", "float16", "--device", "cpu", name="fp16")
