@@ -2,9 +2,9 @@
 
 Reversible backprop rebuilds the states of a stage backwards with the inverse step; in
 float32 the rebuilt states differ from the forward ones by round-off amplified through
-depth. For each reversible scheme (its default vector field, batch norm in train mode,
-random initial weights), step ``h`` and depth ``N`` (a stage of ``N`` steps, per-step
-weights, horizon ``N·h``), this measures:
+depth. For each reversible scheme (its default vector field and normalisation, train mode,
+random initial weights; ``--act tanh`` for a smooth field), step ``h`` and depth ``N`` (a
+stage of ``N`` steps, per-step weights, horizon ``N·h``), this measures:
 
 * drift: ``max_j ‖rebuilt_j − forward_j‖ / ‖forward_j‖`` over the states of the stage, the
   rebuilt ones obtained with ``block.inverse`` from the final state in float32 (the same
@@ -65,7 +65,10 @@ def gradients(stage: Stage, y0: torch.Tensor, probe: torch.Tensor, policy: str) 
 
 def measure(scheme: str, h: float, steps: int, args) -> dict:
     torch.manual_seed(0)
-    stage = Stage.build(scheme, args.channels, 2, steps, horizon=steps * h).train()
+    field_kwargs = {} if args.act is None else {"act": args.act}
+    stage = Stage.build(
+        scheme, args.channels, 2, steps, horizon=steps * h, field_kwargs=field_kwargs
+    ).train()
     y0 = torch.randn(args.batch, args.channels, args.size, args.size)
     probe = torch.randn_like(y0)
     reference = gradients(stage.double(), y0.double(), probe.double(), "store")
@@ -113,13 +116,15 @@ def main(argv=None) -> None:
     parser.add_argument("--channels", type=int, default=8)
     parser.add_argument("--size", type=int, default=8)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--act", help="activation of the fields (default: the field's, ReLU)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, help="write the markdown tables here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     sections = [
-        f"random initial weights, default fields (batch norm, train mode), {args.channels} "
-        f"channels, {args.size}×{args.size} images, batch {args.batch}; torch {torch.__version__}"
+        f"random initial weights, default fields (their default normalisation, train mode; "
+        f"activation {args.act or 'relu'}), {args.channels} channels, "
+        f"{args.size}×{args.size} images, batch {args.batch}; torch {torch.__version__}"
     ]
     for scheme in args.schemes:
         results = {(h, n): measure(scheme, h, n, args) for h in args.h for n in args.steps}

@@ -100,9 +100,10 @@ def integrate_reversible(stage: Stage, y0: torch.Tensor) -> State:
     over by the node of step ``j+1``) with the inverse step and pulls the gradient back
     through step ``j``, fused: the vector-field evaluations of the inverse are those of
     the step, so they are made once, with a graph. Parameter gradients leave every node
-    as it finishes (DDP buckets them while backward goes on). Step 0 is recomputed from
-    the rebuilt stage input through ``init``, so a starter step or a start that uses the
-    field is differentiated as it ran.
+    as it finishes (DDP buckets them while backward goes on). The node of step 0 also
+    differentiates ``init`` (leapfrog's Taylor start uses the field); a starter step that
+    ``inverse`` does not undo (midpoint's first, forward-Euler, step) is recomputed from
+    the rebuilt stage input instead.
     """
     if not torch.is_grad_enabled():
         return integrate_store(stage, y0)
@@ -154,6 +155,8 @@ class _ReversibleStep(torch.autograd.Function):
         block = stage.block_at(j)
         leaves = inputs[:num_leaves]
         state = block.init(leaves[0]) if j == 0 else _rebuild(block.state_layout, leaves)
+        # a history that starts empty means step 0 is a starter, not the step `inverse` undoes
+        ctx.starter = isinstance(state, tuple) and any(t is None for t in state)
         outputs = _leaves(block.step(state))
         # an output must not alias an input (History(y, ·) passes y on; init may chunk y0)
         outputs = tuple(
@@ -171,11 +174,14 @@ class _ReversibleStep(torch.autograd.Function):
         state = _rebuild(layout, ctx.saved_tensors) if ctx.last else ctx.handover.state
         accumulated: dict[torch.Tensor, torch.Tensor] = {}
         with torch.autocast(**ctx.autocast), frozen_running_stats(block), torch.no_grad():
-            if j == 0:
-                pulled = (_first_step_vjp(stage, state, grads, accumulated),)
-                ctx.handover.state = None
+            if j == 0 and ctx.starter:
+                pulled = (_starter_vjp(block, state, grads, accumulated),)
+            elif j == 0:
+                state, grads = _reverse_step(block, state, grads, accumulated)
+                pulled = (_init_vjp(block, state, grads, accumulated),)
             else:
-                ctx.handover.state, pulled = _reverse_step(block, state, grads, accumulated)
+                state, pulled = _reverse_step(block, state, grads, accumulated)
+        ctx.handover.state = state if j > 0 else None
         return (None,) * 5 + tuple(pulled) + tuple(accumulated.get(p) for p in ctx.params)
 
 
@@ -256,14 +262,25 @@ def _generic_reverse_step(block: ReversibleBlock, state, grads, acc):
     return _rebuild(layout, tuple(t.detach() for t in inputs)), grads
 
 
-def _first_step_vjp(stage: Stage, state, grads, acc) -> torch.Tensor:
-    """Gradient of the stage input: rebuild it, then differentiate ``init`` and step 0."""
-    first = stage.blocks[0]
-    y0 = first.output(first.inverse(state))
+def _init_vjp(block, state, grads, acc) -> torch.Tensor:
+    """Gradient of the stage input from that of the initial state: differentiate ``init``."""
+    with torch.enable_grad():
+        y0 = block.output(state).detach().requires_grad_()
+        outputs = _leaves(block.init(y0))
+        params = [p for p in block.parameters() if p.requires_grad]
+        pulled = _grad(outputs, (y0, *params), grads)
+    _accumulate(acc, params, pulled[1:])
+    return pulled[0]
+
+
+def _starter_vjp(block, state, grads, acc) -> torch.Tensor:
+    """Gradient of the stage input through ``init`` and a starter step (midpoint's Euler step):
+    rebuild the input (``inverse`` gets the current value right), then recompute both."""
+    y0 = block.output(block.inverse(state))
     with torch.enable_grad():
         y0 = y0.detach().requires_grad_()
-        outputs = _leaves(first.step(first.init(y0)))
-        params = [p for p in first.parameters() if p.requires_grad]
+        outputs = _leaves(block.step(block.init(y0)))
+        params = [p for p in block.parameters() if p.requires_grad]
         pulled = _grad(outputs, (y0, *params), grads)
     _accumulate(acc, params, pulled[1:])
     return pulled[0]
