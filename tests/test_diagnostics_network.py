@@ -172,6 +172,7 @@ def test_compact_summary_is_small_json_and_leaves_model_alone():
     assert set(summary) == {
         "min_margin",
         "max_h_over_h_star",
+        "blocks_unstable_for_every_h",
         "network_top_singular_value",
         "blocks",
     }

@@ -176,3 +176,17 @@ def test_bad_input_k_and_method():
         eigenvalues(op, 2, "lapack")
     with pytest.raises(TypeError, match="k \\(number of eigenvalues\\) must be a positive"):
         eigenvalues(op, 2.5)
+
+
+def test_autograd_fallback_products_equal_torch_func():
+    """Modules torch.func cannot transform (torchdiffeq's adaptive solvers) use autograd."""
+    torch.manual_seed(7)
+    field = odenets.create_field("residual", 2, 1).to(DT).eval()
+    point = torch.randn(1, 2, 5, dtype=DT)
+    reference, fallback = LinearizedMap(field, point), LinearizedMap(field, point)
+    fallback._fall_back(RuntimeError("forced for the test"))
+    v = torch.randn(10, dtype=DT)
+    torch.testing.assert_close(fallback.matvec(v), reference.matvec(v))
+    torch.testing.assert_close(fallback.rmatvec(v), reference.rmatvec(v))
+    torch.testing.assert_close(fallback.dense(), reference.dense())
+    assert "autograd" in fallback.note

@@ -109,3 +109,12 @@ def test_bad_spectrum():
         largest_stable_step(EULER, [])
     with pytest.raises(ValueError, match="eigenvalues must be finite"):
         max_amplification(EULER, [np.nan], 0.1)
+
+
+def test_noise_below_the_spectral_floor_does_not_destroy_thin_regions():
+    """Leapfrog's region is a segment with a double root at z = 0: round-off imaginary parts
+    on real spectra (and tiny eigenvalues) must not read as instability."""
+    mu = np.array([-9.0 + 1e-14j, -1e-13 + 1e-15j, 0.0, -4.0 - 3e-14j])
+    assert largest_stable_step(LEAPFROG, mu) == pytest.approx(2 / 3, rel=1e-9)
+    assert largest_stable_step(MIDPOINT, [2j + 1e-15, 1e-15 - 0.5j]) == pytest.approx(0.5)
+    assert largest_stable_step(LEAPFROG, [-9.0 + 1e-3j]) < 1e-3  # real growth is kept

@@ -153,6 +153,9 @@ def _analyse_block(stage_index, j, block, states, k, method, threshold, step_map
     for state in states:
         ops = block_operators(block, state, want_step)
         spectra.append(eigenvalues(ops.argument, k, method, threshold, seed))
+        fallback = getattr(ops.argument, "note", "")  # e.g. torch.func → autograd
+        if fallback and fallback not in notes:
+            notes.append(fallback)
         if ops.step is not None:
             step_spectra.append(
                 eigenvalues(ops.step, min(k, ops.step.n_in), method, threshold, seed)
@@ -226,6 +229,7 @@ def diagnose(
     input_output: bool = True,
     consistency: bool = True,
     seed: int = 0,
+    clamp_k: bool = False,
 ) -> Report:
     """Stability diagnostics of ``model`` on ``batch`` (a tensor, ``(x, y)`` or ``{"x", "y"}``).
 
@@ -233,7 +237,8 @@ def diagnose(
     each of the first ``num_points`` examples (default: 4, or fewer in a smaller batch);
     dense up to ``dense_threshold`` state dimensions, ARPACK above. ``step_map`` forces
     (``True``) or suppresses (``False``) the one-step-map spectra, which by default are
-    computed for two-field, history and implicit blocks. The other flags switch the
+    computed for two-field, history and implicit blocks. ``k`` larger than a state's
+    dimension is an error unless ``clamp_k``. The other flags switch the
     network-level parts on or off. The model is not modified: a copy in eval mode and
     ``dtype`` is analysed.
     """
@@ -256,12 +261,8 @@ def diagnose(
             continue
         stage_input = inputs[id(stage)]
         points = [stage_input[p : p + 1] for p in range(num_points)]
-        check_k(
-            k,
-            points[0][0].numel()
-            if stage.scheme.state_layout is StateLayout.ONE
-            else _argument_dim(stage, points[0]),
-        )
+        dim = _argument_dim(stage, points[0])
+        stage_k = min(k, dim) if clamp_k else check_k(k, dim)
         per_block_states = [[] for _ in range(stage.steps)]
         for y0 in points:
             with torch.no_grad():
@@ -274,7 +275,7 @@ def diagnose(
                 j,
                 stage.block_at(j),
                 per_block_states[j],
-                k,
+                stage_k,
                 method,
                 dense_threshold,
                 step_map,
@@ -365,6 +366,7 @@ def compact_summary(model: nn.Module, batch, k: int = 4, max_examples: int = 64)
         (x, labels) if labels is not None else x,
         k=k,
         num_points=1,
+        clamp_k=True,
         step_map=False,
         stage_maps=False,
         growth=False,
@@ -384,12 +386,14 @@ def compact_summary(model: nn.Module, batch, k: int = 4, max_examples: int = 64)
     ]
     margins = [b.margin for b in report.blocks if b.margin is not None]
     ratios = [b.h_ratio for b in report.blocks if b.h_ratio is not None]
+    never = sum(1 for b in report.blocks if b.h_star == 0.0)
     from .report import to_jsonable
 
     return to_jsonable(
         {
             "min_margin": min(margins) if margins else None,
-            "max_h_over_h_star": max(ratios) if ratios else None,
+            "max_h_over_h_star": max(ratios) if ratios else None,  # null when some h* = 0
+            "blocks_unstable_for_every_h": never,
             "network_top_singular_value": report.network.top_singular_value,
             "blocks": blocks,
         }

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..blocks.base import AdaptiveBlock, Block, ReversibleBlock
 from ..stage import Stage
-from .operators import flatten_state, quiet_jvp, state_tensors
+from .operators import LinearizedMap, flatten_state, state_tensors
 
 
 def find_stages(model: nn.Module) -> list[tuple[str, Stage]]:
@@ -49,7 +49,11 @@ def perturbation_growth(
     v = torch.randn(y0.shape, generator=gen, dtype=y0.dtype).to(y0.device)
     v = v / v.norm()
     with torch.no_grad():
-        _, tangents = quiet_jvp(lambda y: tuple(_stage_outputs(stage, y)), (y0,), (v,))
+        sizes = [t.numel() for t in _stage_outputs(stage, y0)]
+        trajectory = LinearizedMap(
+            lambda y: torch.cat([t.reshape(-1) for t in _stage_outputs(stage, y)]), y0
+        )
+        tangents = torch.split(trajectory.matvec(v.reshape(-1)), sizes)
         eps = relative_size * float(y0.norm()) or relative_size
         base = _stage_outputs(stage, y0)
         moved = _stage_outputs(stage, y0 + eps * v)

@@ -77,6 +77,8 @@ class LinearizedMap:
         with torch.no_grad():
             self.n_out = self._flat_fn(self.x0).numel()
         self._vjp_fn = None
+        self._autograd: _AutogradProducts | None = None
+        self.note = ""
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -91,13 +93,18 @@ class LinearizedMap:
         traces the JVP graph, which then replays in about a third of the time): iterative
         eigensolvers that need hundreds of products pay the tracing once, small jobs never.
         """
+        if self._autograd is not None:
+            return self._autograd.matvec(v)
         self._calls += 1
-        with torch.no_grad():
-            if self._jvp is None and self._calls > LINEARIZE_AFTER:
-                self._jvp = self._make_jvp()
-            if self._jvp is not None:
-                return self._jvp(v)
-            return quiet_jvp(self._flat_fn, (self.x0,), (v,))[1]
+        try:
+            with torch.no_grad():
+                if self._jvp is None and self._calls > LINEARIZE_AFTER:
+                    self._jvp = self._make_jvp()
+                if self._jvp is not None:
+                    return self._jvp(v)
+                return quiet_jvp(self._flat_fn, (self.x0,), (v,))[1]
+        except RuntimeError as err:
+            return self._fall_back(err).matvec(v)
 
     def _make_jvp(self):
         try:
@@ -111,16 +118,33 @@ class LinearizedMap:
 
     def rmatvec(self, u: torch.Tensor) -> torch.Tensor:
         """``Jᵀ u`` by reverse-mode AD (one forward, reused for every product)."""
-        with torch.no_grad():
-            if self._vjp_fn is None:
-                _, self._vjp_fn = vjp(self._flat_fn, self.x0)
-            return self._vjp_fn(u)[0]
+        if self._autograd is not None:
+            return self._autograd.rmatvec(u)
+        try:
+            with torch.no_grad():
+                if self._vjp_fn is None:
+                    _, self._vjp_fn = vjp(self._flat_fn, self.x0)
+                return self._vjp_fn(u)[0]
+        except RuntimeError as err:
+            return self._fall_back(err).rmatvec(u)
 
     def dense(self, chunk_size: int = 256) -> torch.Tensor:
         """The full ``n_out × n_in`` Jacobian (only for small states)."""
-        with torch.no_grad():  # torch.func still differentiates; no graph to the weights
-            jac = jacrev(self._flat_fn, chunk_size=chunk_size)(self.x0)
+        if self._autograd is not None:
+            return self._autograd.dense()
+        try:
+            with torch.no_grad():  # torch.func still differentiates; no graph to the weights
+                jac = jacrev(self._flat_fn, chunk_size=chunk_size)(self.x0)
+        except RuntimeError as err:
+            return self._fall_back(err).dense()
         return jac.reshape(self.shape)
+
+    def _fall_back(self, err: RuntimeError) -> _AutogradProducts:
+        """Modules that torch.func cannot transform (e.g. torchdiffeq's adaptive solvers use
+        an ``autograd.Function`` without ``setup_context``): use plain ``torch.autograd``."""
+        self._autograd = _AutogradProducts(self._flat_fn, self.x0)
+        self.note = f"torch.func unavailable ({str(err).splitlines()[0][:80]}...): autograd"
+        return self._autograd
 
     def as_linear_operator(self) -> LinearOperator:
         """A ``scipy`` operator in float64 whose products call :meth:`matvec`/:meth:`rmatvec`."""
@@ -165,3 +189,32 @@ class ComposedMap:
         return self.outer.dense(chunk_size) @ self.inner.dense(chunk_size)
 
     as_linear_operator = LinearizedMap.as_linear_operator
+
+
+class _AutogradProducts:
+    """``J v`` and ``Jᵀ u`` with ``torch.autograd`` on one recorded graph.
+
+    ``Jᵀ u`` is a backward pass; ``J v`` is the double-backward trick
+    ``J v = ∂/∂u (Jᵀ u)·v`` (``Jᵀ u`` is linear in ``u``), so no forward-mode support is
+    needed from the modules.
+    """
+
+    def __init__(self, flat_fn, x0):
+        with torch.enable_grad():
+            self.x = x0.detach().clone().requires_grad_(True)
+            self.y = flat_fn(self.x)
+            self.u = torch.zeros_like(self.y, requires_grad=True)
+            (self.jt_u,) = torch.autograd.grad(self.y, self.x, self.u, create_graph=True)
+        self.n_in, self.n_out = self.x.numel(), self.y.numel()
+
+    def rmatvec(self, u):
+        with torch.enable_grad():
+            return torch.autograd.grad(self.y, self.x, u, retain_graph=True)[0].detach()
+
+    def matvec(self, v):
+        with torch.enable_grad():
+            return torch.autograd.grad(self.jt_u, self.u, v, retain_graph=True)[0].detach()
+
+    def dense(self):
+        eye = torch.eye(self.n_out, dtype=self.y.dtype, device=self.y.device)
+        return torch.stack([self.rmatvec(row) for row in eye])

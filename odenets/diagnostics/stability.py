@@ -12,7 +12,8 @@ argument, ``amplification(z_explicit, z_implicit)``. ``z = h**step_power · λ``
   stability region for all 0 < s ≤ h}``, by a geometric scan of 1,201 steps from
   ``10^{-8/p}`` to ``10⁴`` times ``1/max|λ|^{1/p}`` followed by bisection on the first
   exit. "In the region" means amplification ``≤ 1 + 1e-12``; a step already unstable at
-  the smallest scanned ``h`` gives ``h* = 0``.
+  the smallest scanned ``h`` gives ``h* = 0``. Eigenvalue components below
+  ``1e-8·max|λ|`` are treated as zero (the accuracy of computed eigenvalues).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from ..stability import CharacteristicPolynomial, _poly
 
 #: a step counts as stable while the amplification is at most ``1 + STABILITY_TOL``
 STABILITY_TOL = 1e-12
+#: eigenvalue components below this fraction of max|λ| are numerical noise (see _spectrum)
+SPECTRAL_FLOOR = 1e-8
 _SCAN_DECADES = (-8.0, 4.0)  # the lower end is divided by step_power (z = h^p λ)
 _SCAN_POINTS = 1201
 
@@ -68,12 +71,25 @@ def amplification(stability, z, z_implicit=None) -> np.ndarray:
 
 
 def _spectrum(eigenvalues) -> np.ndarray:
-    lam = np.asarray(eigenvalues, dtype=complex).ravel()
+    """The eigenvalues as a complex array, components below the noise floor set to zero.
+
+    Computed eigenvalues carry errors of about ``1e-9·max|λ|`` (ARPACK's tolerance, LAPACK's
+    backward error on mildly non-normal Jacobians). Several stability regions are thin
+    (leapfrog and Hamiltonian: a segment of the real axis with a double root at ``z = 0``;
+    midpoint: a segment of the imaginary axis), where such noise would read as growth of
+    order ``√noise`` and give ``h* = 0``; so real and imaginary parts smaller than
+    ``SPECTRAL_FLOOR·max|λ|`` count as exactly zero.
+    """
+    lam = np.array(eigenvalues, dtype=complex).ravel()
     if lam.size == 0:
         raise ValueError("need at least one eigenvalue to assess stability")
     if not np.all(np.isfinite(lam)):
         raise ValueError("eigenvalues must be finite")
-    return lam
+    floor = SPECTRAL_FLOOR * float(np.max(np.abs(lam)))
+    re, im = lam.real.copy(), lam.imag.copy()
+    re[np.abs(re) <= floor] = 0.0
+    im[np.abs(im) <= floor] = 0.0
+    return re + 1j * im
 
 
 def _implicit_weakest(implicit_eigenvalues) -> complex | None:
