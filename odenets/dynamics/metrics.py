@@ -1,4 +1,4 @@
-"""Metrics of predicted trajectories: log₁₀ MSE (in the horizon / beyond), parameter error, energy."""
+"""Metrics of predicted trajectories: log₁₀ MSE in and beyond the horizon, parameter error."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Data-driven vector fields ``F_a`` for dynamics: an MLP for vectors, a periodic ConvNet for fields.
+"""Data-driven fields ``F_a`` for dynamics: an MLP for vectors, a periodic ConvNet for fields.
 
 These are APHYNITY's augmentation networks: an MLP with two hidden layers of 200 ReLU
 units (pendulum) and a three-layer 3×3 ConvNet with 16 hidden channels (reaction–

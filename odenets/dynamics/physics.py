@@ -131,7 +131,7 @@ class FrictionlessPendulum(PhysicalModel):
         return torch.cat([p, -self.omega0_square.to(y.dtype) * torch.sin(q)], dim=-1)
 
     def estimates(self):
-        return {"omega0": math.sqrt(abs(float(self.omega0_square)))}
+        return {"omega0": math.sqrt(abs(float(self.omega0_square.detach())))}
 
 
 @register_physics
@@ -166,7 +166,7 @@ class DampedPendulum(PhysicalModel):
         return torch.cat([p, -w2 * torch.sin(q) - alpha * p], dim=-1)
 
     def estimates(self):
-        w2, alpha = (float(c) for c in self.coefficients)
+        w2, alpha = (float(c) for c in self.coefficients.detach())
         return {"omega0": math.sqrt(abs(w2)), "alpha": alpha}
 
 
@@ -195,7 +195,7 @@ class HarmonicOscillator(PhysicalModel):
         return torch.cat([y[..., 1:2] / self.m, -k * y[..., 0:1]], dim=-1)
 
     def estimates(self):
-        return {"k": float(self.log_k.exp())}
+        return {"k": float(self.log_k.detach().exp())}
 
 
 # ----------------------------------------------------------------------- reaction–diffusion
@@ -238,7 +238,7 @@ class Diffusion2d(PhysicalModel):
         return self.coefficients(y[0]) * laplacian_5point(y, self.dx)
 
     def estimates(self):
-        return {"a": float(self.log_a.exp()), "b": float(self.log_b.exp())}
+        return {"a": float(self.log_a.detach().exp()), "b": float(self.log_b.detach().exp())}
 
 
 @register_physics
@@ -316,4 +316,4 @@ class AdvectionDiffusion(PhysicalModel):
         return out.to(y.dtype)
 
     def estimates(self):
-        return {"D": float(self.log_D.exp())}
+        return {"D": float(self.log_D.detach().exp())}

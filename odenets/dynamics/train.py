@@ -61,11 +61,13 @@ class DynamicsConfig:
     batch_size: int = 25
     window: int = 0  # time points per training sample; 0 = the whole horizon from t = 0
     lr: float = 1e-3
+    lr_physics: float = 0.0  # Adam step of the physical parameters; 0 = lr
     niter: int | None = None  # Adam steps per batch (APHYNITY pendulum: 5)
     lambda0: float = 1.0  # APHYNITY: initial weight of the trajectory loss
     tau2: float | None = None  # APHYNITY: λ step (pendulum 1, fields 1e-3)
     min_op: str = ""  # APHYNITY: "l2_normalized" (vectors) or "l2" (fields)
     dtype: str = "float32"
+    threads: int = 1  # torch CPU threads; small dynamics models run fastest on one (0 = torch's)
     seed: int = 0
     # ---- output
     out_dir: str = "results"
@@ -95,10 +97,12 @@ def check_config(cfg: DynamicsConfig) -> None:
     check_choice(cfg.min_op, MIN_OPS, "min_op")
     for key in ("steps", "batch_size", "eval_every", "niter", "substeps"):
         check_positive_int(getattr(cfg, key), key)
+    if cfg.threads < 0:
+        raise ValueError(f"threads must be >= 0 (0 keeps torch's default), got {cfg.threads}")
     if cfg.window < 0 or cfg.window == 1:
         raise ValueError(f"window must be 0 (whole horizon) or >= 2 time points, got {cfg.window}")
-    if not cfg.lr > 0:
-        raise ValueError(f"lr must be > 0, got {cfg.lr!r}")
+    if not cfg.lr > 0 or cfg.lr_physics < 0:
+        raise ValueError(f"lr must be > 0 and lr_physics >= 0, got {cfg.lr!r}, {cfg.lr_physics!r}")
 
 
 def load_data(cfg: DynamicsConfig) -> DynamicsData:
@@ -120,6 +124,17 @@ def build_model(cfg: DynamicsConfig, data: DynamicsData):
     return model.to(DTYPES[cfg.dtype])
 
 
+def build_optimizer(model, cfg: DynamicsConfig) -> torch.optim.Optimizer:
+    """Adam; the physical parameters may take their own step (``lr_physics``)."""
+    physical = [p for p in model.physics.parameters()] if model.physics is not None else []
+    ids = {id(p) for p in physical}
+    others = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
+    groups = [{"params": others}] if others else []
+    if physical:
+        groups.append({"params": physical, "lr": cfg.lr_physics or cfg.lr})
+    return torch.optim.Adam(groups, lr=cfg.lr)
+
+
 def training_batch(data: DynamicsData, cfg: DynamicsConfig, gen: torch.Generator):
     """``(B, T_w, *state)`` training segments: whole horizons or random windows in it."""
     h, n = data.horizon_steps, data.train.shape[0]
@@ -139,13 +154,15 @@ def train(cfg: DynamicsConfig) -> dict:
     data = load_data(cfg)
     cfg = resolved(cfg, data)
     check_config(cfg)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     model = build_model(cfg, data)
     run_dir = make_run_dir(cfg.out_dir, cfg.run_name)
     save_config(run_dir, cfg)
     writer = MetricsWriter(run_dir / "metrics.jsonl")
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=cfg.lr) if params else None
+    optimizer = build_optimizer(model, cfg) if params else None
     gen = torch.Generator().manual_seed(cfg.seed)
     aphynity = model.objective == "aphynity"
     lam, records, start = cfg.lambda0, [], time.perf_counter()
@@ -163,16 +180,17 @@ def train(cfg: DynamicsConfig) -> dict:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        if not math.isfinite(float(mse)):
+        mse, loss = float(mse.detach()), float(loss.detach())
+        if not math.isfinite(mse):
             raise FloatingPointError(
-                f"training diverged at iteration {step} (MSE {float(mse)}); lower --lr, use "
+                f"training diverged at iteration {step} (MSE {mse}); lower --lr, use "
                 f"--substeps or a smaller time step"
             )
         if aphynity:
-            lam += cfg.tau2 * float(mse)  # APHYNITY's adaptive λ, after each batch
-        last = {"train_loss": float(loss), "train_mse": float(mse), "lambda": lam}
+            lam += cfg.tau2 * mse  # APHYNITY's adaptive λ, after each batch
+        last = {"train_loss": loss, "train_mse": mse, "lambda": lam}
         if aphynity:
-            last["aug_norm"] = float(norm)
+            last["aug_norm"] = float(norm.detach())
         if step % cfg.eval_every == 0 or step == steps:
             records.append(log_record(writer, model, data, step, last, start))
     if steps == 0:
