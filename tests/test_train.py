@@ -44,9 +44,12 @@ def run(tmp_path, *args, name="run"):
 
 
 def test_tiny_run_writes_every_output(tmp_path, capsys):
-    summary = run(tmp_path, "--epochs", "2", "--batch-size", "128", "--seed", "3")
+    summary = run(
+        tmp_path, "--epochs", "2", "--batch-size", "128", "--seed", "3", "--log-every", "4"
+    )
     out = capsys.readouterr().out
     assert "config:\n" in out and "  seed = 3" in out  # the effective config is printed
+    assert "epoch 2/2 step 8/8 loss " in out  # plain progress lines when not on a terminal
     run_dir = tmp_path / "run"
     files = {p.name for p in run_dir.iterdir()}
     assert files == {
