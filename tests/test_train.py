@@ -173,3 +173,11 @@ def test_memory_policy_and_bfloat16_autocast_pass_through(tmp_path):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["amp"] is True
     with pytest.raises(ValueError, match=r"float16 needs a GPU"):
         run(tmp_path, "--amp", "--amp-dtype", "float16", "--device", "cpu", name="fp16")
+
+
+def test_dynamics_datasets_dispatch_to_the_dynamics_trainer():
+    assert not train._dynamics_dataset("digits") and not train._dynamics_dataset("x.npz")
+    dynamics = pytest.importorskip("odenets.dynamics")
+    names = dynamics.list_datasets()
+    assert names and all(train._dynamics_dataset(n) for n in names)
+    assert not any(dynamics.is_dynamics_dataset(n) for n in ("digits", "mnist", "cifar10"))
