@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
+import re
 import types
 import typing
 from pathlib import Path
@@ -94,27 +96,32 @@ def load_config_file(path: str | Path) -> dict:
     return data
 
 
+def field_comments(cls) -> dict[str, str]:
+    """The trailing ``# comment`` of each field in the dataclass source (the flag's help)."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    pattern = re.compile(r"^\s+(\w+)\s*:[^#]*#\s*(.+)$")
+    return {m[1]: m[2].strip() for m in map(pattern.match, source.splitlines()) if m}
+
+
 def build_parser(cls, description: str = "") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--config", help="YAML or JSON file of config keys")
     hints = typing.get_type_hints(cls)
+    comments = field_comments(cls)
     for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        text = f"{comments.get(f.name, '')} (default: {default})".strip().replace("%", "%%")
         if hints[f.name] is bool:
-            parser.add_argument(
-                flag,
-                dest=f.name,
-                action=argparse.BooleanOptionalAction,
-                default=None,
-                help=f"(default: {default})",
-            )
+            action = argparse.BooleanOptionalAction
+            parser.add_argument(flag, dest=f.name, action=action, default=None, help=text)
         else:
-            parser.add_argument(
-                flag, dest=f.name, default=None, metavar="VALUE", help=f"(default: {default})"
-            )
+            parser.add_argument(flag, dest=f.name, default=None, metavar="VALUE", help=text)
     return parser
 
 
