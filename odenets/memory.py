@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from .blocks.base import (
     AdaptiveBlock,
@@ -167,6 +168,7 @@ class _ReversibleStep(torch.autograd.Function):
         return outputs
 
     @staticmethod
+    @once_differentiable  # an error, not silently wrong, for double backward
     def backward(ctx, *grads):
         stage, j = ctx.stage, ctx.j
         block = stage.block_at(j)

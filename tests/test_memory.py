@@ -262,3 +262,11 @@ def test_adjoint_policy_sets_the_switch_only_while_it_integrates():
     stage(torch.randn(3, 2))
     assert block.seen == [True, True, False, False, True, True]
     assert block.adjoint is True
+
+
+def test_reversible_policy_refuses_double_backward():
+    model = create_model("hamiltonian_vector", memory="reversible").double()
+    x = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(model(x).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):
+        grad.sum().backward()
