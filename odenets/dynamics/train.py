@@ -62,6 +62,7 @@ class DynamicsConfig:
     window: int = 0  # time points per training sample; 0 = the whole horizon from t = 0
     lr: float = 1e-3
     lr_physics: float = 0.0  # Adam step of the physical parameters; 0 = lr
+    cosine: bool = False  # cosine decay of the learning rates to 0 over all Adam steps
     niter: int | None = None  # Adam steps per batch (APHYNITY pendulum: 5)
     lambda0: float = 1.0  # APHYNITY: initial weight of the trajectory loss
     tau2: float | None = None  # APHYNITY: λ step (pendulum 1, fields 1e-3)
@@ -163,6 +164,10 @@ def train(cfg: DynamicsConfig) -> dict:
     writer = MetricsWriter(run_dir / "metrics.jsonl")
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = build_optimizer(model, cfg) if params else None
+    schedule = None
+    if optimizer is not None and cfg.cosine:
+        total = cfg.steps * cfg.niter
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
     gen = torch.Generator().manual_seed(cfg.seed)
     aphynity = model.objective == "aphynity"
     lam, records, start = cfg.lambda0, [], time.perf_counter()
@@ -180,6 +185,8 @@ def train(cfg: DynamicsConfig) -> dict:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            if schedule is not None:
+                schedule.step()
         mse, loss = float(mse.detach()), float(loss.detach())
         if not math.isfinite(mse):
             raise FloatingPointError(
