@@ -97,7 +97,10 @@ def test_gradcheck(operator, spatial):
 
     y = torch.randn(1, 2, *spatial, dtype=DT)
     inputs = (y,) + tuple(params[n].detach().clone() for n in names)
-    assert torch.autograd.gradcheck(run, tuple(t.requires_grad_(True) for t in inputs))
+    # fast mode: random projections of the Jacobian, checked in float64 like the full mode
+    assert torch.autograd.gradcheck(
+        run, tuple(t.requires_grad_(True) for t in inputs), fast_mode=True
+    )
 
 
 def test_stiff_operator_stays_bounded_where_explicit_euler_blows_up():
@@ -143,17 +146,6 @@ def test_stability_declares_both_parts():
     np.testing.assert_allclose(stab(z_e, z_i), (1 + z_e) / (1 - z_i))
     np.testing.assert_allclose(stab.amplification(-2.5), 1.5)  # explicit part alone
     assert stab.amplification(-0.5, -1e6) < 1e-6  # unconditionally stable implicit part
-
-
-def test_registered_models_run():
-    for name in ("imex_vector", "imex_digits", "imex_signal", "imexnet_signal"):
-        model = odenets.create_model(name)
-        shape = {"vector": (2, 2), "digits": (2, 1, 8, 8), "signal": (2, 1, 40)}
-        x = torch.randn(shape[name.split("_")[-1]])
-        out = model(x)
-        out.sum().backward()
-        assert torch.isfinite(out).all()
-        assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
 
 # ------------------------------------------------------------------------------ bad input

@@ -143,8 +143,8 @@ class ImexBlock(ImplicitBlock):
         dims = tuple(range(-self.ndim, 0))
         rhs_hat = torch.fft.rfftn(rhs, dim=dims)
         symbol = self.operator_symbol(spatial)
-        if self.operator == "depthwise":
-            y_hat = rhs_hat / (1 + h * symbol.abs().pow(2))
+        if self.operator == "depthwise":  # 1/(1 + h|L̂|²) is real: scale, do not divide
+            y_hat = rhs_hat * (1 + h * (symbol.real.pow(2) + symbol.imag.pow(2))).reciprocal()
         else:
             eye = torch.eye(self.channels, dtype=symbol.dtype, device=symbol.device)
             system = eye + h * (symbol.conj().transpose(-1, -2) @ symbol)  # (*freq, C, C)
