@@ -71,3 +71,26 @@ def test_architecture_mismatch(tmp_path):
     payload["model_kwargs"] = {"widths": (4, 16)}
     with pytest.raises(ValueError, match="do not fit model 'euler_digits'"):
         load_model(payload)
+
+
+def test_rng_states_survive_a_weights_only_checkpoint(tmp_path):
+    import random
+
+    import numpy as np
+
+    from odenets.training import capture_rng_state, restore_rng_state, seed_everything
+
+    seed_everything(7)
+    save_checkpoint(tmp_path / "c.pt", model_payload(_model()) | {"rng": [capture_rng_state()]})
+    draws = (random.random(), np.random.rand(), torch.rand(3))  # noqa: NPY002
+    seed_everything(123)
+    restore_rng_state(load_checkpoint(tmp_path / "c.pt")["rng"][0])
+    again = (random.random(), np.random.rand(), torch.rand(3))  # noqa: NPY002
+    assert draws[:2] == again[:2] and torch.equal(draws[2], again[2])
+
+
+def test_unwrap_compiled_model():
+    from odenets.training import unwrap
+
+    model = _model()
+    assert unwrap(torch.compile(model)) is model and unwrap(model) is model

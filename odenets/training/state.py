@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoint import load_checkpoint, load_weights, model_payload, save_checkpoint
 
@@ -23,10 +24,10 @@ LAST, BEST = "checkpoint_last.pt", "checkpoint_best.pt"
 def unwrap(model: nn.Module) -> nn.Module:
     """The plain module inside ``DistributedDataParallel`` and/or ``torch.compile``."""
     while True:
-        if hasattr(model, "module") and isinstance(model.module, nn.Module):
-            model = model.module  # DistributedDataParallel
-        elif hasattr(model, "_orig_mod"):
-            model = model._orig_mod  # torch.compile
+        if isinstance(model, (DistributedDataParallel, nn.DataParallel)):
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod  # torch.compile's OptimizedModule
         else:
             return model
 
