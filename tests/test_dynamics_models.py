@@ -197,3 +197,12 @@ def test_unknown_odeint_method_is_an_error(pendulum):
 def test_omega0_estimate_is_reported_as_omega0(pendulum):
     physics = create_physics("frictionless_pendulum", pendulum, learn=False)
     assert math.isclose(physics.estimates()["omega0"], pendulum.params["omega0"], rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["advection_diffusion", "reaction_diffusion"])
+def test_physics_survives_a_float32_cast(cache, name):
+    data = load_dataset(name, cache, n_train=1, n_test=1, duration=0.2, horizon=0.1, size=8)
+    physics = create_physics(data.spec.true_physics, data, learn=False)
+    y = data.train[:, 0]
+    exact = physics.double()(y)
+    torch.testing.assert_close(physics.float()(y.float()).double(), exact, rtol=1e-4, atol=1e-4)

@@ -290,8 +290,9 @@ class AdvectionDiffusion(PhysicalModel):
         k_odd = k.clone()
         if size % 2 == 0:
             k_odd[size // 2] = 0.0  # odd derivatives drop the Nyquist mode
-        self.register_buffer("ikx", (1j * k_odd).view(1, -1))
-        self.register_buffer("iky", (1j * k_odd).view(-1, 1))
+        # real buffers (a dtype cast of the module would drop the imaginary part of complex ones)
+        self.register_buffer("kx", k_odd.view(1, -1))
+        self.register_buffer("ky", k_odd.view(-1, 1))
         self.register_buffer("minus_k2", -(k.view(1, -1) ** 2 + k.view(-1, 1) ** 2))
         self.register_buffer("wx", velocity[0])
         self.register_buffer("wy", velocity[1])
@@ -308,8 +309,8 @@ class AdvectionDiffusion(PhysicalModel):
 
     def forward(self, y):
         c_hat = torch.fft.fft2(y)
-        cx = torch.fft.ifft2(c_hat * self.ikx).real
-        cy = torch.fft.ifft2(c_hat * self.iky).real
+        cx = torch.fft.ifft2(c_hat * (1j * self.kx)).real
+        cy = torch.fft.ifft2(c_hat * (1j * self.ky)).real
         lap = torch.fft.ifft2(c_hat * self.minus_k2).real
         D = self.log_D.exp()
         out = -(self.wx * cx + self.wy * cy) + D * lap
