@@ -131,7 +131,7 @@ def test_aphynity_recovers_omega0_of_the_damped_pendulum(cache):
     network = list(model.hybrid.augmentation.parameters())
     opt = torch.optim.Adam([{"params": physical, "lr": 0.02}, {"params": network}], lr=3e-3)
     target, lam = data.train[:, : data.horizon_steps], 1.0
-    for _ in range(200):
+    for _ in range(100):  # seeds 0-3 measured: error 0.35-1.2 % after 100 steps
         pred = model(target[:, 0], target.shape[1])
         mse = (pred - target).square().mean()
         loss = lam * mse + model.hybrid.augmentation_norm(target, normalized=True)
@@ -206,3 +206,14 @@ def test_physics_survives_a_float32_cast(cache, name):
     y = data.train[:, 0]
     exact = physics.double()(y)
     torch.testing.assert_close(physics.float()(y.float()).double(), exact, rtol=1e-4, atol=1e-4)
+
+
+def test_node_block_integrator_matches_odeint(pendulum):
+    """The zoo's Neural ODE block stepped per interval equals one odeint call on the grid."""
+    torch.manual_seed(0)
+    grid = build_dynamics_model("hybrid_naive", pendulum, hidden=8).double()
+    stepped = build_dynamics_model("hybrid_naive", pendulum, hidden=8, integrator="node").double()
+    stepped.field.load_state_dict(grid.field.state_dict())
+    y0 = pendulum.test[:, 0]
+    torch.testing.assert_close(stepped(y0, 5), grid(y0, 5), rtol=1e-12, atol=1e-12)
+    assert stepped.nfe == grid.nfe == 4 * 4

@@ -80,14 +80,15 @@ class DynamicsModel(nn.Module):
     """Predict trajectories ``(B, n_times, *state)`` from ``y(0)`` on the grid ``k·dt``.
 
     ``integrator='odeint'`` uses ``torchdiffeq.odeint(method, rtol, atol)`` over the whole
-    grid; a scheme name builds ``create_block(scheme, field, h=dt)`` and steps it. ``kind``
+    grid; a scheme name builds ``create_block(scheme, field, h=dt)`` and steps it (the
+    ``node`` scheme gets ``method``, ``rtol``, ``atol`` and ``adjoint``). ``kind``
     and ``objective`` (``'mse'`` or ``'aphynity'``) record how the model was built.
     """
 
     def __init__(self, field: nn.Module | tuple[nn.Module, ...], dt: float, *,
                  integrator: str = "odeint", method: str = "rk4", rtol: float = 1e-6,
                  atol: float = 1e-8, kind: str = "", objective: str = "mse",
-                 substeps: int = 1):  # fmt: skip
+                 substeps: int = 1, adjoint: bool = False):  # fmt: skip
         super().__init__()
         self.dt = float(dt)
         self.substeps = check_positive_int(substeps, "substeps")
@@ -100,7 +101,10 @@ class DynamicsModel(nn.Module):
             self.field = field
             self.block = None
         else:
-            self.block = create_block(integrator, field, h=self.dt / self.substeps)
+            options = {}
+            if integrator == "node":  # the zoo's Neural ODE block, one solve per interval
+                options = dict(method=method, rtol=rtol, atol=atol, adjoint=adjoint)
+            self.block = create_block(integrator, field, h=self.dt / self.substeps, **options)
             self.field = self.block.fields[0] if len(self.block.fields) == 1 else self.block.fields
         self.nfe = 0
 

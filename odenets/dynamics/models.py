@@ -42,6 +42,7 @@ def build_dynamics_model(
     rtol: float = 1e-6,
     atol: float = 1e-8,
     substeps: int = 1,
+    adjoint: bool = False,
     aug_init_gain: float | None = 0.2,
 ) -> DynamicsModel:
     """Build dynamics model ``name`` for dataset ``data`` (a :class:`DynamicsData`).
@@ -50,14 +51,16 @@ def build_dynamics_model(
     (default 200 for vectors, as APHYNITY's MLP, 16 for fields) choose ``F_a``; ``physics``
     overrides the dataset's incomplete physical model; ``integrator`` is ``'odeint'``
     (``method``, ``rtol``, ``atol``) or a zoo scheme used as a time stepper; ``substeps``
-    steps of ``dt / substeps`` are taken per data interval by fixed-step integrators.
+    steps of ``dt / substeps`` are taken per data interval by fixed-step integrators;
+    ``adjoint`` back-propagates through the ``node`` block with the adjoint ODE.
     """
     allowed = list_dynamics_models()
     if name not in allowed:
         raise ValueError(f"Unknown dynamics model {name!r}. {close_matches_hint(name, allowed)}")
     shape, ndim = tuple(data.state_shape), data.ndim
     hidden = hidden or (200 if ndim == 0 else 16)
-    common = dict(dt=data.dt, method=method, rtol=rtol, atol=atol, kind=name, substeps=substeps)
+    common = dict(dt=data.dt, method=method, rtol=rtol, atol=atol, kind=name, substeps=substeps,
+                  adjoint=adjoint)  # fmt: skip
     if name not in BASE_MODELS:  # a zoo scheme as time stepper with its default field
         fields = scheme_fields(name, shape[0], ndim, hidden)
         return DynamicsModel(fields, integrator=name, **{**common, "method": "rk4"})

@@ -51,8 +51,9 @@ class DynamicsConfig:
     hidden: int = 0  # 0 = 200 (vectors, APHYNITY's MLP) / 16 (fields)
     physics: str = ""  # "" = the dataset's incomplete physical model
     physics_init: dict = field(default_factory=dict)  # initial guesses, e.g. {"omega0_square": 0.2}
-    integrator: str = "odeint"  # or a one-field zoo scheme (euler, rk4, ...) for hybrids
-    method: str = "rk4"  # torchdiffeq method when integrator = odeint
+    integrator: str = "odeint"  # or a one-field zoo scheme (euler, rk4, node, ...) for hybrids
+    method: str = "rk4"  # torchdiffeq method when integrator = odeint or node
+    adjoint: bool = False  # adjoint backprop when integrator = node
     rtol: float = 1e-6
     atol: float = 1e-8
     substeps: int = 1  # fixed steps per data interval
@@ -120,7 +121,7 @@ def build_model(cfg: DynamicsConfig, data: DynamicsData):
         cfg.model, data, hidden=cfg.hidden or None, network=cfg.network or None,
         physics=cfg.physics or None, physics_init=cfg.physics_init,
         integrator=cfg.integrator, method=cfg.method, rtol=cfg.rtol, atol=cfg.atol,
-        substeps=cfg.substeps,
+        substeps=cfg.substeps, adjoint=cfg.adjoint,
     )  # fmt: skip
     return model.to(DTYPES[cfg.dtype])
 
