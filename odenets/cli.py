@@ -76,6 +76,12 @@ def add_diagnose_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
         help="skip the depth-refinement check (it evaluates 2N and 4N steps)",
     )
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (small Jacobians are fastest on 1); 0: all",
+    )
     out = parser.add_argument_group("output")
     out.add_argument("--out", default=None, help="output directory (default diagnostics/<model>)")
     out.add_argument("--no-plots", action="store_true", help="write the JSON only")
@@ -173,6 +179,10 @@ def run_diagnose(args) -> int:
     for flag in ("num_points", "k", "batch_size"):
         if getattr(args, flag) <= 0:
             raise ValueError(f"--{flag.replace('_', '-')} must be a positive integer")
+    if args.threads < 0:
+        raise ValueError("--threads must be >= 0 (0: all cores)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     model, payload = load_for_diagnosis(args)
     x, y, described = load_batch(args, model, payload)
     step_map = {"auto": None, "all": True, "none": False}[args.step_map]

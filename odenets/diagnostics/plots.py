@@ -41,6 +41,19 @@ def region_grid(stability, extent: float, implicit=None, h: float = 1.0, n: int 
     return xx, yy, amplification(stability, z, z_i)
 
 
+def _axis_amplification(block, reach: float = 10.0, n: int = 4001):
+    """Amplification along the real and the imaginary axis of the ``z`` plane."""
+    t = np.linspace(-reach, reach, n)
+    implicit = block.implicit_eigenvalues
+    z_i = None
+    if implicit is not None and len(implicit):
+        z_i = np.full(t.shape, block.h * implicit[np.argmin(np.abs(implicit))], dtype=complex)
+    amp = np.stack(
+        [amplification(block.stability, t + 0j, z_i), amplification(block.stability, 1j * t, z_i)]
+    )
+    return t, amp
+
+
 def plot_stability_regions(report: Report, path: Path) -> Path:
     stages = [s for s in report.stages if s.blocks and s.blocks[0].stability is not None]
     fig = _figure(4.2 * max(len(stages), 1), 4.0)
@@ -49,10 +62,21 @@ def plot_stability_regions(report: Report, path: Path) -> Path:
         first = stage.blocks[0]
         zs = [b.h**b.step_power * np.asarray(b.relevant_eigenvalues) for b in stage.blocks]
         reach = max(float(np.max(np.abs(z))) for z in zs)
-        extent = max(1.25 * reach, 3.0)
+        axes_t, axes_amp = _axis_amplification(first)
+        inside = np.abs(axes_t[(axes_amp <= 1.0 + 1e-9).any(axis=0)])
+        region_reach = float(inside.max()) if inside.size else 0.0
+        extent = max(1.25 * reach, 1.1 * min(region_reach, 10.0), 3.0)
         xx, yy, amp = region_grid(first.stability, extent, first.implicit_eigenvalues, first.h)
         ax.contourf(xx, yy, amp <= 1.0 + 1e-9, levels=[0.5, 1.5], colors=["#c6dbef"])
         ax.contour(xx, yy, amp, levels=[1.0], colors=["#3182bd"], linewidths=1.0)
+        # regions of zero area (leapfrog's real segment, midpoint's imaginary one) show on
+        # the axes only: draw the stable parts of both axes as thick lines
+        thin = np.mean(amp <= 1.0 + 1e-9) < 0.01  # a segment: one grid row at most
+        for direction, stable in zip((1.0, 1j), axes_amp <= 1.0 + 1e-9, strict=True):
+            if not thin:
+                break
+            line = np.where(stable, axes_t, np.nan) * direction
+            ax.plot(line.real, line.imag, color="#3182bd", lw=4, alpha=0.6, solid_capstyle="butt")
         colours = _colours(len(zs))
         for j, z in enumerate(zs):
             ax.scatter(z.real, z.imag, s=10, color=colours[j], label=f"step {j}", zorder=3)
@@ -87,6 +111,9 @@ def plot_depth(report: Report, path: Path) -> Path:
     margin = [np.nan if b.margin is None else b.margin for b in blocks]
     ax1.plot(depth, margin, "o-")
     ax1.axhline(0.0, color="r", lw=0.8)
+    finite = [m for m in margin if np.isfinite(m)]
+    if finite:  # at least ±0.05 around 0, so round-off margins do not fill the panel
+        ax1.set_ylim(min(-0.05, 1.1 * min(finite)), max(0.05, 1.1 * max(finite)))
     ax1.set_title("margin 1 − max amplification (< 0: unstable)", fontsize=9)
     h = [b.h for b in blocks]
     h_star = [np.nan if b.h_star is None else b.h_star for b in blocks]

@@ -147,7 +147,7 @@ class Report(_Serialisable):
     def summary(self) -> str:
         """A human-readable table: one row per block, then the network-level numbers."""
         head = (
-            f"{'stage':>5} {'step':>4} {'scheme':<13} {'h':>7} {'ρ(J)':>9} {'max Re λ':>9} "
+            f"{'stage':>5} {'step':>4} {'scheme':<13} {'h':>7} {'max|λ|':>9} {'max Re λ':>9} "
             f"{'max|R|':>8} {'margin':>9} {'h*':>9} {'h/h*':>6} {'ρ(step)':>8} "
             f"{'‖∇θ‖':>9} {'rev.err':>8}"
         )
@@ -165,6 +165,11 @@ class Report(_Serialisable):
                 f"{h_star:>9} {_fmt(b.h_ratio, 6, '.3g')} {_fmt(b.step_map_radius, 8)} "
                 f"{_fmt(b.param_grad_norm)} {_fmt(b.reversibility_error, 8, '.1e')}"
             )
+        lines.append(
+            "λ: eigenvalues of the operator the scheme's stability reads (JSON 'argument'); "
+            "max|R|: amplification at h; h*: largest stable step; ρ(step): spectral radius "
+            "of the one-step map"
+        )
         lines.append("")
         for s in self.stages:
             growth = [max(g["linear"]) for g in s.growth] if s.growth else []

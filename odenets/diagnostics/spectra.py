@@ -24,10 +24,13 @@ from ..blocks.base import Block, History, StateLayout
 from .operators import ComposedMap, LinearizedMap
 
 #: state dimension up to which the Jacobian is formed densely (see results/bench_spectra.md)
-DENSE_THRESHOLD = 512
+DENSE_THRESHOLD = 900
 METHODS = ("auto", "dense", "arpack")
 #: ARPACK's relative accuracy goal (about 1e-9 relative error on converged eigenvalues)
 ARPACK_TOL = 1e-8
+#: restarts before ARPACK gives up and returns what converged (degenerate clusters, e.g. the
+#: many zero eigenvalues of a ReLU Jacobian product, converge slowly in "largest real part")
+ARPACK_MAXITER = 100
 
 
 @dataclass
@@ -128,7 +131,7 @@ def eigenvalues(
                 ncv=min(n, max(2 * k + 1, 32)),
                 tol=ARPACK_TOL,
                 return_eigenvectors=False,
-                maxiter=max(1000, 10 * n),
+                maxiter=ARPACK_MAXITER,
             )
         except ArpackNoConvergence as err:  # keep what converged, say so
             values = err.eigenvalues
@@ -168,7 +171,7 @@ def singular_values(
         return_singular_vectors=False,
         solver="arpack",
         tol=ARPACK_TOL,
-        maxiter=max(1000, 10 * n),
+        maxiter=ARPACK_MAXITER,
     )
     return np.sort(values)[::-1], "arpack"
 
