@@ -1,7 +1,8 @@
 """Peak memory and time of one training step: store vs reversible vs checkpoint, same run.
 
-One stage of ``N`` = 8, 32, 128 steps (per-step weights) in the ODENet layout (opening conv,
-stage, global pool, linear head), one SGD step on a random batch. Measured per policy:
+One stage of ``N`` = 8, 32, 128 steps (per-step weights, 64 channels) in the ODENet layout
+(opening conv, stage, global pool, linear head), one SGD step on a random batch. Measured per
+policy:
 
 * peak: the highest memory during the step above the level just before it (parameters,
   their gradients, the batch and the optimizer state are allocated before and excluded;
@@ -12,19 +13,22 @@ stage, global pool, linear head), one SGD step on a random batch. Measured per p
 * saved: bytes of the distinct tensors autograd keeps for backward (``saved_tensors_hooks``;
   exact). Not shown for checkpoint: it installs its own hooks, and what it keeps (the step
   inputs) is held outside autograd's saved tensors.
-* time: best of ``--repeats`` wall times of a training step (the minimum is the least
-  disturbed by other processes), the policies interleaved in the same run;
+* time: best of ``--repeats`` training steps, the policies interleaved in the same run.
+  CPU: the process's CPU time with one thread (the compute, not the waits for a core on a
+  shared machine), measured in this process with the default allocator (the memory part
+  runs in a subprocess, since its allocator setting costs page faults); CUDA: wall time;
   the ratio is against ``store`` at the same ``N``. Targets (issue 7): reversible peak at
   128 steps within 1.15× of that at 8; reversible time ≤ 1.4× store (theory 4/3).
 
     python bench/bench_memory.py                                  # CPU, prints the table
     python bench/bench_memory.py --out results/bench_memory.md
-    python bench/bench_memory.py --device cuda --batch 128 --width 64 --size 32
+    python bench/bench_memory.py --device cuda --batch 128 --size 32
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -110,7 +114,17 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
-def measure(scheme: str, args, device: torch.device) -> list[dict]:
+def clock(device: torch.device) -> float:
+    """CPU: this process's CPU time (one thread: the compute, not the waits for a core on a
+    shared machine); CUDA: wall time after a synchronisation."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        return time.perf_counter()
+    return time.process_time()
+
+
+def measure(scheme: str, args, device: torch.device, part: str) -> list[dict]:
+    """Rows of (scheme, steps, policy) with ``time`` (part "time") or memory (part "memory")."""
     torch.manual_seed(1)
     x = torch.randn(args.batch, 3, args.size, args.size, device=device)
     y = torch.randint(0, 10, (args.batch,), device=device)
@@ -119,31 +133,40 @@ def measure(scheme: str, args, device: torch.device) -> list[dict]:
         setups = {p: build(scheme, steps, p, args, device) for p in POLICIES}
         for model, optimizer in setups.values():
             train_step(model, optimizer, x, y)  # warm-up: lazy allocations, gradients
-        times = {p: [] for p in POLICIES}
-        for _ in range(args.repeats):
+        if part == "time":
+            times = {p: [] for p in POLICIES}
+            for _ in range(args.repeats):
+                for policy, (model, optimizer) in setups.items():
+                    start = clock(device)
+                    train_step(model, optimizer, x, y)
+                    times[policy].append(clock(device) - start)
+            rows += [dict(scheme=scheme, steps=steps, policy=p, time=min(times[p])) for p in times]
+        else:
             for policy, (model, optimizer) in setups.items():
-                sync(device)
-                start = time.perf_counter()
-                train_step(model, optimizer, x, y)
-                sync(device)
-                times[policy].append(time.perf_counter() - start)
-        for policy, (model, optimizer) in setups.items():
-            with PeakMemory(device) as peak:
-                train_step(model, optimizer, x, y)
-            param_bytes = sum(2 * p.numel() * p.element_size() for p in model.parameters())
-            rows.append(
-                dict(
-                    scheme=scheme,
-                    steps=steps,
-                    policy=policy,
-                    peak=peak.peak,
-                    saved=saved_bytes(model, x),
-                    params=param_bytes,
-                    time=min(times[policy]),
+                with PeakMemory(device) as peak:
+                    train_step(model, optimizer, x, y)
+                params = sum(2 * p.numel() * p.element_size() for p in model.parameters())
+                saved = saved_bytes(model, x)
+                rows.append(
+                    dict(
+                        scheme=scheme,
+                        steps=steps,
+                        policy=policy,
+                        peak=peak.peak,
+                        saved=saved,
+                        params=params,
+                    )
                 )
-            )
         del setups
     return rows
+
+
+def measure_memory_in_subprocess(argv: list[str]) -> list[dict]:
+    """CPU memory rows from a fresh process whose allocator returns freed blocks at once."""
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": MMAP_THRESHOLD}
+    command = [sys.executable, __file__, *argv, "--part", "memory"]
+    out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 # ------------------------------------------------------------------------------- the table
@@ -151,7 +174,8 @@ def table(rows: list[dict], args, device: torch.device) -> str:
     mb = 2**20
     by_key = {(r["scheme"], r["steps"], r["policy"]): r for r in rows}
     lines = [
-        "| scheme | N | policy | peak MB | peak / peak(N=8) | saved MB | params+grads MB "
+        f"| scheme | N | policy | peak MB | peak / peak(N={args.steps[0]}) | saved MB "
+        "| params+grads MB "
         "| time ms | time / store |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -178,21 +202,32 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--schemes", nargs="+", default=["hamiltonian", "leapfrog"])
     parser.add_argument("--steps", nargs="+", type=int, default=[8, 32, 128])
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (timing noise)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, help="write the markdown table here")
+    parser.add_argument("--part", choices=["memory"], help=argparse.SUPPRESS)  # internal
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     device = torch.device(args.device)
-    if device.type == "cpu" and os.environ.get("MALLOC_MMAP_THRESHOLD_") != MMAP_THRESHOLD:
-        # the resident set follows live tensors only when freed blocks go back to the system
-        env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": MMAP_THRESHOLD}
-        sys.exit(subprocess.call([sys.executable, *sys.argv], env=env))
     torch.set_num_threads(args.threads)
-    rows = [row for scheme in args.schemes for row in measure(scheme, args, device)]
+    if args.part == "memory":
+        if os.environ.get("MALLOC_MMAP_THRESHOLD_") != MMAP_THRESHOLD:
+            raise SystemExit("--part memory runs under MALLOC_MMAP_THRESHOLD_=" + MMAP_THRESHOLD)
+        rows = [r for scheme in args.schemes for r in measure(scheme, args, device, "memory")]
+        print(json.dumps(rows))
+        return
+    if device.type == "cpu":
+        # the resident set follows the live tensors only when freed blocks go back to the
+        # system at once; that costs page faults, so time is measured in this process
+        memory = measure_memory_in_subprocess(_no_out(argv))
+    else:
+        memory = [r for scheme in args.schemes for r in measure(scheme, args, device, "memory")]
+    times = [r for scheme in args.schemes for r in measure(scheme, args, device, "time")]
+    rows = [{**m, **t} for m, t in zip(memory, times, strict=True)]
     text = table(rows, args, device)
     print(text)
     if args.out is not None:
@@ -201,6 +236,19 @@ def main(argv=None) -> None:
         with args.out.open("a") as f:
             f.write(f"\n## `{command}`\n\n{text}\n")
         print(f"appended to {args.out}")
+
+
+def _no_out(argv: list[str]) -> list[str]:
+    """``argv`` without ``--out PATH`` (the memory subprocess writes nothing)."""
+    kept, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--out":
+            skip = True
+        elif not a.startswith("--out="):
+            kept.append(a)
+    return kept
 
 
 if __name__ == "__main__":
