@@ -40,6 +40,8 @@ def plot_fields(path: Path, times, true, pred, columns: int = 5) -> Path:
     n = true.shape[1]
     picks = sorted({round(k * (n - 1) / (columns - 1)) for k in range(columns)})
     fig, axes = plt.subplots(3, len(picks), figsize=(2.4 * len(picks), 6.6), squeeze=False)
+    low, high = float(true[0, :, 0].min()), float(true[0, :, 0].max())
+    spread = float((pred[0, :, 0] - true[0, :, 0]).abs().max()) or 1.0
     for j, k in enumerate(picks):
         rows = (true[0, k, 0], pred[0, k, 0], pred[0, k, 0] - true[0, k, 0])
         for r, (field, label) in enumerate(zip(rows, ("true", "model", "error"), strict=True)):
@@ -47,7 +49,8 @@ def plot_fields(path: Path, times, true, pred, columns: int = 5) -> Path:
             if field.dim() == 1:
                 ax.plot(field.numpy())
             else:
-                ax.imshow(field.numpy(), cmap="RdBu_r" if r == 2 else "viridis")
+                scale = dict(vmin=-spread, vmax=spread) if r == 2 else dict(vmin=low, vmax=high)
+                ax.imshow(field.numpy(), cmap="RdBu_r" if r == 2 else "viridis", **scale)
                 ax.set_xticks([])
                 ax.set_yticks([])
             ax.set_title(f"{label} t={float(times[k]):.3g}", fontsize=8)
