@@ -169,8 +169,8 @@ def _analyse_block(stage_index, j, block, states, k, method, threshold, step_map
         if implicit is None:
             y = state if isinstance(state, torch.Tensor) else state[-1]
             implicit = _implicit_eigenvalues(block, y, notes)
-    for s in spectra:
-        if s.note:
+    for s in spectra + step_spectra:
+        if s.note and s.note not in notes:
             notes.append(s.note)
     if isinstance(block, AdaptiveBlock):
         notes.append(
@@ -193,15 +193,17 @@ def _analyse_block(stage_index, j, block, states, k, method, threshold, step_map
         step_power=getattr(stability, "step_power", 1),
         method=spectra[0].method,
         eigenvalues=[_eig_pairs(s) for s in spectra],
-        spectral_radius=float(np.max(np.abs(lam))),
-        max_real=float(np.max(lam.real)),
+        spectral_radius=float(np.max(np.abs(lam))) if lam.size else math.nan,
+        max_real=float(np.max(lam.real)) if lam.size else math.nan,
         reversibility_error=max(rev) if rev else None,
         notes=notes,
         stability=stability,
         implicit_eigenvalues=implicit,
+        relevant_eigenvalues=lam,
     )
-    report.relevant_eigenvalues = lam  # kept for plots (not serialised)
-    if stability is not None:
+    if stability is not None and not lam.size:
+        notes.append("no eigenvalue converged: amplification and h* skipped")
+    elif stability is not None:
         report.max_amplification = max_amplification(stability, lam, block.h, implicit)
         report.margin = 1.0 - report.max_amplification
         h_star = largest_stable_step(stability, lam, implicit)
@@ -253,6 +255,9 @@ def diagnose(
     param = next(work.parameters(), None)
     work_dtype = x.dtype if param is None else param.dtype
     x = x.to(work_dtype) if x.is_floating_point() else x
+    if param is not None:  # the batch goes where the model lives (CPU or GPU)
+        x = x.to(param.device)
+        labels = None if labels is None else labels.to(param.device)
     inputs = stage_inputs(work, x)
     notes: list[str] = []
     stage_reports = []

@@ -152,6 +152,7 @@ class LinearizedMap:
         def wrap(apply, size):
             def product(v):
                 v = torch.as_tensor(np.asarray(v).reshape(size), dtype=self.dtype)
+                v = v.to(self.x0.device)
                 with torch.no_grad():
                     return apply(v).detach().cpu().numpy().astype(np.float64)
 

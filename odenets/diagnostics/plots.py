@@ -61,7 +61,7 @@ def plot_stability_regions(report: Report, path: Path) -> Path:
     for ax, stage in zip(axes, stages, strict=False):
         first = stage.blocks[0]
         zs = [b.h**b.step_power * np.asarray(b.relevant_eigenvalues) for b in stage.blocks]
-        reach = max(float(np.max(np.abs(z))) for z in zs)
+        reach = max((float(np.max(np.abs(z))) for z in zs if z.size), default=0.0)
         axes_t, axes_amp = _axis_amplification(first)
         inside = np.abs(axes_t[(axes_amp <= 1.0 + 1e-9).any(axis=0)])
         region_reach = float(inside.max()) if inside.size else 0.0

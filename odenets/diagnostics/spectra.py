@@ -57,11 +57,13 @@ class Spectrum:
 
     @property
     def spectral_radius(self) -> float:
-        return float(np.max(np.abs(self.relevant)))
+        values = self.relevant
+        return float(np.max(np.abs(values))) if values.size else float("nan")
 
     @property
     def max_real(self) -> float:
-        return float(np.max(self.relevant.real))
+        values = self.relevant
+        return float(np.max(values.real)) if values.size else float("nan")
 
 
 def check_k(k: int, n: int, what: str = "state") -> int:
@@ -137,6 +139,10 @@ def eigenvalues(
             values = err.eigenvalues
             notes.append(f"ARPACK ({which}) converged for {len(values)} of {k} eigenvalues")
         found[which] = _top(np.asarray(values, dtype=complex), k, key)
+    if not (found["LM"].size or found["LR"].size) and n <= 4 * dense_threshold:
+        dense = eigenvalues(op, k, "dense", dense_threshold, seed)
+        dense.note = "ARPACK did not converge (clustered moduli): dense instead"
+        return dense
     return Spectrum(n, "arpack", found["LM"], found["LR"], None, "; ".join(notes))
 
 
