@@ -58,6 +58,8 @@ def test_train_py_dispatches_and_a_run_writes_all_outputs(tmp_path):
     assert load_checkpoint(run / "checkpoint.pt")["kind"] == "dynamics"
     model, data, cfg = load_run(run)
     assert cfg.model == "aphynity"
+    with pytest.raises(ValueError, match="already exists and is not empty; choose another"):
+        main(argv)
     assert model.physics.estimates()["omega0"] == pytest.approx(saved["param_omega0"])
 
 
@@ -121,5 +123,5 @@ def test_windows_are_drawn_inside_the_training_horizon(tmp_path):
     for segment in batch:  # every window is a contiguous piece of a training trajectory
         found = any(torch.equal(horizon[i, s : s + 3], segment) for i in range(3) for s in range(2))
         assert found
-    with pytest.raises(ValueError, match="window 9 is longer than the training horizon"):
-        training_batch(data, DynamicsConfig(window=9), gen)
+    whole = training_batch(data, DynamicsConfig(window=9, batch_size=3), gen)
+    assert whole.shape == (3, data.horizon_steps, 2)  # longer than the horizon: whole horizons

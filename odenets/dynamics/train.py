@@ -27,7 +27,13 @@ import torch
 from .._validation import check_choice, check_positive_int
 from ..checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from ..config import parse_config
-from ..training.run_dir import MetricsWriter, make_run_dir, save_config, write_json
+from ..training.run_dir import (
+    MetricsWriter,
+    default_run_name,
+    make_run_dir,
+    save_config,
+    write_json,
+)
 from ..training.seeding import seed_everything
 from .datasets import DynamicsData, get_dataset_spec, load_dataset
 from .metrics import evaluate
@@ -58,11 +64,11 @@ class DynamicsConfig:
     atol: float = 1e-8
     substeps: int = 1  # fixed steps per data interval
     # ---- optimisation
-    steps: int = 500  # iterations (batches)
+    steps: int = 300  # iterations (batches); a couple of minutes on a CPU for the pendulum
     batch_size: int = 25
-    window: int = 0  # time points per training sample; 0 = the whole horizon from t = 0
+    window: int = 10  # time points per training sample; 0 (or >= horizon) = whole horizons
     lr: float = 1e-3
-    lr_physics: float = 0.0  # Adam step of the physical parameters; 0 = lr
+    lr_physics: float = 2e-2  # Adam step of the physical parameters; 0 = lr
     cosine: bool = False  # cosine decay of the learning rates to 0 over all Adam steps
     niter: int | None = None  # Adam steps per batch (APHYNITY pendulum: 5)
     lambda0: float = 1.0  # APHYNITY: initial weight of the trajectory loss
@@ -73,7 +79,7 @@ class DynamicsConfig:
     seed: int = 0
     # ---- output
     out_dir: str = "results"
-    run_name: str = ""  # "" = <dataset>-<model>
+    run_name: str = ""  # "" = <model>-<dataset>-<date-time>
     eval_every: int = 100
     plot: bool = True
 
@@ -90,7 +96,7 @@ def resolved(cfg: DynamicsConfig, data: DynamicsData) -> DynamicsConfig:
         niter=cfg.niter or (5 if vector and cfg.model == "aphynity" else 1),
         tau2=cfg.tau2 if cfg.tau2 is not None else (1.0 if vector else 1e-3),
         min_op=cfg.min_op or ("l2_normalized" if vector else "l2"),
-        run_name=cfg.run_name or f"{cfg.dataset}-{cfg.model}",
+        run_name=cfg.run_name or default_run_name(cfg.model, cfg.dataset),
     )
 
 
@@ -141,10 +147,8 @@ def training_batch(data: DynamicsData, cfg: DynamicsConfig, gen: torch.Generator
     """``(B, T_w, *state)`` training segments: whole horizons or random windows in it."""
     h, n = data.horizon_steps, data.train.shape[0]
     idx = torch.randperm(n, generator=gen)[: min(cfg.batch_size, n)]
-    if not cfg.window:
+    if not cfg.window or cfg.window >= h:
         return data.train[idx, :h]
-    if cfg.window > h:
-        raise ValueError(f"window {cfg.window} is longer than the training horizon ({h} points)")
     starts = torch.randint(0, h - cfg.window + 1, (len(idx),), generator=gen)
     return torch.stack(
         [data.train[i, s : s + cfg.window] for i, s in zip(idx, starts, strict=True)]
@@ -160,6 +164,12 @@ def train(cfg: DynamicsConfig) -> dict:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     model = build_model(cfg, data)
+    run_dir = Path(cfg.out_dir) / cfg.run_name
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ValueError(
+            f"run directory {str(run_dir)!r} already exists and is not empty; choose another "
+            f"--run-name (dynamics runs are short and are not resumed)"
+        )
     run_dir = make_run_dir(cfg.out_dir, cfg.run_name)
     save_config(run_dir, cfg)
     writer = MetricsWriter(run_dir / "metrics.jsonl")
