@@ -50,7 +50,7 @@ def test_list_models_pattern():
     ]
     assert odenets.list_models("no_such_model*") == []
     assert MODELS == sorted(MODELS)
-    assert set(odenets.list_models("*_vector")) == {f"{s}_vector" for s in SCHEMES}
+    assert set(odenets.list_models("*_vector")) >= {f"{s}_vector" for s in SCHEMES}
 
 
 def test_overrides_replace_defaults_and_none_is_dropped():
