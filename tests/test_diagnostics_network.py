@@ -197,3 +197,34 @@ def test_bad_input_errors():
         diagnose("euler_vector", torch.randn(2, 2))
     with pytest.raises(ValueError, match="2 inputs but 3 labels"):
         diagnose(model, (torch.randn(2, 2), torch.zeros(3, dtype=torch.long)))
+
+
+def test_implicit_block_pairs_explicit_spectrum_with_least_damped_implicit_eigenvalue():
+    implicit_cls = [
+        odenets.get_scheme(s)
+        for s in odenets.list_schemes()
+        if issubclass(odenets.get_scheme(s), odenets.blocks.ImplicitBlock)
+    ]
+    if not implicit_cls:
+        pytest.skip("no implicit scheme registered")
+    model = vector_model(implicit_cls[0].name, dim=3)
+    report = diagnose(
+        model,
+        torch.randn(2, 3),
+        k=3,
+        num_points=1,
+        method="dense",
+        stage_maps=False,
+        growth=False,
+        gradients=False,
+        input_output=False,
+        consistency=False,
+    )
+    for b in report.blocks:
+        assert any("implicit part" in n for n in b.notes)
+        lam_i = b.implicit_eigenvalues
+        assert np.all(lam_i.real <= 1e-12)  # −LᵀL: no growth from the implicit part
+        weakest = lam_i[np.argmin(np.abs(lam_i))]
+        z_e = b.h * b.relevant_eigenvalues
+        expect = np.max(np.abs(1 + z_e)) / abs(1 - b.h * weakest)  # R = (1 + z_e)/(1 − z_i)
+        assert b.max_amplification == pytest.approx(expect, rel=1e-9)
