@@ -7,10 +7,9 @@ Each run is ``python train.py --model <name> --seed <s> <recipe>`` (called in-pr
 table is what a user gets from train.py. It reports test accuracy (best-validation checkpoint,
 mean ± std over seeds), parameters, seconds per training epoch, and that time as a ratio to
 ``euler_digits`` (the plain ResNet baseline) measured in the same run. Models named by
-``--skip`` (default ``node_digits``: six adaptive dopri5 solves at rtol 1e-6 per forward pass,
-about 2-3 s per training step here, i.e. ~25 min for the 3 seeds) are listed with their
-measured step time instead; ``--skip ''`` trains them too. The machine's load average is
-recorded, since the timings of a shared machine are noisy.
+``--skip`` (none by default) are listed with their measured step time instead of being
+trained. The machine's load average is recorded, since the timings of a shared machine are
+noisy.
 """
 
 from __future__ import annotations
@@ -71,7 +70,7 @@ def main(argv=None) -> None:
     parser.add_argument("--models", default="*_digits", help="shell pattern of model names")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
-    parser.add_argument("--skip", default="node_digits", help="comma-separated names to skip")
+    parser.add_argument("--skip", default="", help="comma-separated names to skip")
     parser.add_argument("--out", default=str(ROOT / "results" / "digits_table.md"))
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]

@@ -2,14 +2,16 @@
 
 For each scheme ``s`` this registers ``s_digits`` (images ``(B, 1, 8, 8)``), ``s_signal``
 (signals ``(B, 1, L)``, L ≈ 40) and ``s_vector`` (states ``(B, 2)``). They are generated
-from the live scheme registry, so a newly registered scheme gets them too.
+from the live scheme registry, so a newly registered scheme gets them too. An adaptive
+scheme (an ODE solver, e.g. ``node``) takes one block per stage: its solver picks the steps.
 """
 
 from __future__ import annotations
 
 import inspect
 
-from ..registry import list_models, list_schemes, register_model
+from ..blocks.base import AdaptiveBlock
+from ..registry import get_scheme, list_models, list_schemes, register_model
 from .odenet import ODENet, VectorODENet
 
 DIGITS = dict(widths=(16, 32), steps=3, horizon=1.0, in_chans=1, num_classes=10, ndim=2)
@@ -31,26 +33,30 @@ def _variant(name: str, cls, scheme: str, defaults: dict, doc: str):
 
 def register_small_variants(scheme: str) -> None:
     """Register ``{scheme}_digits``, ``{scheme}_signal`` and ``{scheme}_vector``."""
+    adaptive = issubclass(get_scheme(scheme), AdaptiveBlock)
+    steps = {"steps": 1} if adaptive else {}
+    n = "1 adaptive solve" if adaptive else "3 steps"
     _variant(
         f"{scheme}_digits",
         ODENet,
         scheme,
-        DIGITS,
-        f"{scheme} on 8×8 digits: 2 stages (16, 32 channels) of 3 steps, T = 1.",
+        {**DIGITS, **steps},
+        f"{scheme} on 8×8 digits: 2 stages (16, 32 channels) of {n}, T = 1.",
     )
     _variant(
         f"{scheme}_signal",
         ODENet,
         scheme,
-        SIGNAL,
-        f"{scheme} on 1-D signals: 2 stages (16, 32 channels) of 3 steps, T = 1.",
+        {**SIGNAL, **steps},
+        f"{scheme} on 1-D signals: 2 stages (16, 32 channels) of {n}, T = 1.",
     )
     _variant(
         f"{scheme}_vector",
         VectorODENet,
         scheme,
-        VECTOR,
-        f"{scheme} on vector states (dim 2): 4 steps of a dense field (64 hidden), T = 1.",
+        {**VECTOR, **steps},
+        f"{scheme} on vector states (dim 2): "
+        f"{'1 adaptive solve' if adaptive else '4 steps'} of a dense field (64 hidden), T = 1.",
     )
 
 
