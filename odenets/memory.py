@@ -159,10 +159,9 @@ class _ReversibleStep(torch.autograd.Function):
         # a history that starts empty means step 0 is a starter, not the step `inverse` undoes
         ctx.starter = isinstance(state, tuple) and any(t is None for t in state)
         outputs = _leaves(block.step(state))
-        # an output must not alias an input (History(y, ·) passes y on; init may chunk y0)
-        outputs = tuple(
-            t.clone() if t._base is not None or any(t is x for x in leaves) else t for t in outputs
-        )
+        # an input passed on as it is (History(y, ·)) autograd aliases by itself; a view
+        # (init may chunk y0) must become a tensor of its own
+        outputs = tuple(t.clone() if t._base is not None else t for t in outputs)
         if last:
             ctx.save_for_backward(*outputs)  # the only activations kept
         return outputs
@@ -215,10 +214,10 @@ def _reverse_partitioned(block: PartitionedEulerBlock, state: Pair, grads, acc):
     grad_y1, grad_z1 = grads
     f_z, pulled = _field_vjp(field_z, state.y, grad_z1, h, acc)
     z = state.z - h * f_z
-    grad_y = grad_y1 + pulled  # total gradient of Y⁺, which is also that of Y
+    grad_y = _add_into(pulled, grad_y1)  # total gradient of Y⁺, which is also that of Y
     f_y, pulled = _field_vjp(field_y, z, grad_y, h, acc)
     y = state.y - h * f_y
-    return Pair(y, z), (grad_y, grad_z1 + pulled)
+    return Pair(y, z), (grad_y, _add_into(pulled, grad_z1))
 
 
 def _reverse_leapfrog(block: LeapfrogBlock, state: History, grads, acc):
@@ -228,7 +227,7 @@ def _reverse_leapfrog(block: LeapfrogBlock, state: History, grads, acc):
     h2 = block.h**2
     f, pulled = _field_vjp(block.field, y, grad_next, h2, acc)
     y_prev = 2 * y - y_next + h2 * f
-    return History(y_prev, y), (-grad_next, grad_y + 2 * grad_next + pulled)
+    return History(y_prev, y), (-grad_next, _add_into(_add_into(pulled, grad_next, 2), grad_y))
 
 
 def _reverse_midpoint(block: MidpointBlock, state: History, grads, acc):
@@ -237,7 +236,14 @@ def _reverse_midpoint(block: MidpointBlock, state: History, grads, acc):
     grad_y, grad_next = grads
     f, pulled = _field_vjp(block.field, y, grad_next, 2 * block.h, acc)
     y_prev = y_next - 2 * block.h * f
-    return History(y_prev, y), (grad_next, grad_y + pulled)
+    return History(y_prev, y), (grad_next, _add_into(pulled, grad_y))
+
+
+def _add_into(pulled: torch.Tensor, other: torch.Tensor, alpha: float = 1) -> torch.Tensor:
+    """``pulled + alpha·other``, in place when it can be: ``pulled`` is a fresh VJP result."""
+    if pulled.dtype == torch.result_type(pulled, other):
+        return pulled.add_(other, alpha=alpha)
+    return pulled + alpha * other
 
 
 _FUSED_REVERSE_STEPS = {
