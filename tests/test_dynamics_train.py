@@ -125,3 +125,27 @@ def test_windows_are_drawn_inside_the_training_horizon(tmp_path):
         assert found
     whole = training_batch(data, DynamicsConfig(window=9, batch_size=3), gen)
     assert whole.shape == (3, data.horizon_steps, 2)  # longer than the horizon: whole horizons
+
+
+def test_window_batches_span_all_starts_and_whole_steps_use_whole_horizons(tmp_path):
+    from odenets.dynamics import load_dataset
+    from odenets.dynamics.train import DynamicsConfig, training_batch
+
+    data = load_dataset("pendulum", tmp_path, n_train=2, n_test=1, duration=4.0, horizon=2.0)
+    horizon = data.train[:, : data.horizon_steps]  # 4 points: 3 windows of 2 per trajectory
+    gen = torch.Generator().manual_seed(0)
+    batch = training_batch(data, DynamicsConfig(window=2, batch_size=6), gen)
+    assert batch.shape == (6, 2, 2)  # more windows than trajectories, every window once
+    every = {(i, s) for i in range(2) for s in range(3)}
+    found = {(i, s) for i, s in every for seg in batch if torch.equal(horizon[i, s : s + 2], seg)}
+    assert found == every
+    whole = training_batch(data, DynamicsConfig(window=2, batch_size=6), gen, whole=True)
+    assert whole.shape == (2, data.horizon_steps, 2)  # at most all trajectories
+
+
+def test_whole_steps_follow_the_window_steps(tmp_path):
+    summary = main(_args(tmp_path, *PENDULUM, "--model", "aphynity", "--steps", "2",
+                         "--whole-steps", "3", "--window", "2", "--no-plot"))  # fmt: skip
+    assert summary["iterations"] == 5
+    with pytest.raises(ValueError, match="whole_steps must be an integer >= 0"):
+        main(_args(tmp_path, *PENDULUM, "--whole-steps", "-1", "--run-name", "bad"))

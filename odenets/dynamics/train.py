@@ -7,9 +7,13 @@
 
 ``train.py`` hands over here when ``--dataset`` names a dynamics dataset
 (:func:`odenets.dynamics.is_dynamics_dataset`). Every field of :class:`DynamicsConfig` is a
-flag and a key of a ``--config`` YAML/JSON file. One *iteration* draws a batch of training
-trajectories (or windows of ``window`` time points), takes ``niter`` Adam steps on it and, for
-APHYNITY, then updates ``λ ← λ + τ₂ · MSE``. Outputs in ``<out_dir>/<run_name>/``:
+flag and a key of a ``--config`` YAML/JSON file. One *iteration* draws a batch of
+``batch_size`` windows of ``window`` time points (from every start in every training
+trajectory), takes ``niter`` Adam steps on it and, for APHYNITY, then updates
+``λ ← λ + τ₂ · MSE``. ``whole_steps`` further iterations train on whole horizons of all
+training trajectories (at most ``batch_size``), APHYNITY's own protocol: short windows make
+the early iterations cheap and keep ω₀ out of the local minima of long horizons; whole
+horizons finish the fit on the loss the paper trains. Outputs in ``<out_dir>/<run_name>/``:
 config.json, metrics.jsonl (one line per evaluation), summary.json, checkpoint.pt,
 trajectories.png or fields.png (test predictions against the truth), learning_curve.png.
 """
@@ -65,8 +69,9 @@ class DynamicsConfig:
     substeps: int = 1  # fixed steps per data interval
     # ---- optimisation
     steps: int = 300  # iterations (batches); a couple of minutes on a CPU for the pendulum
-    batch_size: int = 25
-    window: int = 10  # time points per training sample; 0 (or >= horizon) = whole horizons
+    batch_size: int = 25  # windows per batch (whole horizons: trajectories, at most all)
+    window: int = 10  # time points per training window; 0 (or >= horizon) = whole horizons
+    whole_steps: int = 0  # iterations on whole horizons after the `steps` window iterations
     lr: float = 1e-3
     lr_physics: float = 2e-2  # Adam step of the physical parameters; 0 = lr
     cosine: bool = False  # cosine decay of the learning rates to 0 over all Adam steps
@@ -105,6 +110,12 @@ def check_config(cfg: DynamicsConfig) -> None:
     check_choice(cfg.min_op, MIN_OPS, "min_op")
     for key in ("steps", "batch_size", "eval_every", "niter", "substeps"):
         check_positive_int(getattr(cfg, key), key)
+    if (
+        isinstance(cfg.whole_steps, bool)
+        or not isinstance(cfg.whole_steps, int)
+        or (cfg.whole_steps < 0)
+    ):
+        raise ValueError(f"whole_steps must be an integer >= 0, got {cfg.whole_steps!r}")
     if cfg.threads < 0:
         raise ValueError(f"threads must be >= 0 (0 keeps torch's default), got {cfg.threads}")
     if cfg.window < 0 or cfg.window == 1:
@@ -143,16 +154,23 @@ def build_optimizer(model, cfg: DynamicsConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(groups, lr=cfg.lr)
 
 
-def training_batch(data: DynamicsData, cfg: DynamicsConfig, gen: torch.Generator):
-    """``(B, T_w, *state)`` training segments: whole horizons or random windows in it."""
+def training_batch(data: DynamicsData, cfg: DynamicsConfig, gen: torch.Generator,
+                   whole: bool = False) -> torch.Tensor:  # fmt: skip
+    """``(B, T_w, *state)`` training segments: whole horizons or windows inside them.
+
+    Windows: ``batch_size`` distinct ``(trajectory, start)`` pairs drawn among all
+    ``n_train · (horizon_steps − window + 1)`` windows, so a batch may hold several windows
+    of one trajectory. Whole horizons (``whole``, ``window = 0`` or a window as long as the
+    horizon): ``min(batch_size, n_train)`` distinct trajectories.
+    """
     h, n = data.horizon_steps, data.train.shape[0]
-    idx = torch.randperm(n, generator=gen)[: min(cfg.batch_size, n)]
-    if not cfg.window or cfg.window >= h:
+    if whole or not cfg.window or cfg.window >= h:
+        idx = torch.randperm(n, generator=gen)[: min(cfg.batch_size, n)]
         return data.train[idx, :h]
-    starts = torch.randint(0, h - cfg.window + 1, (len(idx),), generator=gen)
-    return torch.stack(
-        [data.train[i, s : s + cfg.window] for i, s in zip(idx, starts, strict=True)]
-    )
+    starts = h - cfg.window + 1
+    pick = torch.randperm(n * starts, generator=gen)[: cfg.batch_size]
+    offsets = (pick % starts)[:, None] + torch.arange(cfg.window)
+    return data.train[(pick // starts)[:, None], offsets]
 
 
 def train(cfg: DynamicsConfig) -> dict:
@@ -177,15 +195,15 @@ def train(cfg: DynamicsConfig) -> dict:
     optimizer = build_optimizer(model, cfg) if params else None
     schedule = None
     if optimizer is not None and cfg.cosine:
-        total = cfg.steps * cfg.niter
+        total = (cfg.steps + cfg.whole_steps) * cfg.niter
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
     gen = torch.Generator().manual_seed(cfg.seed)
     aphynity = model.objective == "aphynity"
     lam, records, start = cfg.lambda0, [], time.perf_counter()
-    steps = cfg.steps if optimizer is not None else 0  # the true ODE has nothing to learn
+    steps = cfg.steps + cfg.whole_steps if optimizer is not None else 0  # true ODE: nothing
     last = {}
     for step in range(1, steps + 1):
-        batch = training_batch(data, cfg, gen)
+        batch = training_batch(data, cfg, gen, whole=step > cfg.steps)
         for _ in range(cfg.niter):
             pred = model(batch[:, 0], batch.shape[1])
             mse = ((pred - batch) ** 2).mean()
