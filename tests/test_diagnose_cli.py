@@ -14,18 +14,6 @@ from odenets.diagnostics import diagnose
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny dense kernels: one thread avoids oversubscription on a shared 2-core runner."""
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(before)
-
-
 def fails(argv, capsys, message, entry=main):
     with pytest.raises(SystemExit) as exit_info:
         entry(argv)

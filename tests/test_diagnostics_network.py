@@ -19,18 +19,6 @@ from odenets.diagnostics.network import (
 DT = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny dense kernels: one thread avoids oversubscription on a shared 2-core runner."""
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(before)
-
-
 def vector_model(scheme, **kw):
     torch.manual_seed(0)
     return odenets.create_model(f"{scheme}_vector", hidden=8, **kw)

@@ -13,18 +13,6 @@ from odenets.stability import CharacteristicPolynomial
 DT = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny dense kernels: one thread avoids oversubscription on a shared 2-core runner."""
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(before)
-
-
 def linear_field(matrix: np.ndarray) -> nn.Linear:
     layer = nn.Linear(matrix.shape[0], matrix.shape[0], bias=False).to(DT)
     with torch.no_grad():

@@ -18,15 +18,6 @@ from odenets.dynamics.physics import FrictionlessPendulum
 from odenets.registry import get_scheme, list_schemes
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one thread avoids OpenMP spinning on a busy machine (restored after)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("dynamics-cache")

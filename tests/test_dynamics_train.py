@@ -12,16 +12,6 @@ import torch
 from odenets.checkpoint import load_checkpoint
 from odenets.dynamics.train import load_run, main
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one thread avoids OpenMP spinning on a busy machine (restored after)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 ROOT = Path(__file__).resolve().parents[1]
 PENDULUM = ["--dataset", "pendulum", "--n-train", "4", "--n-test", "2", "--duration", "4",
             "--horizon", "2", "--hidden", "16", "--eval-every", "2"]  # fmt: skip

@@ -17,15 +17,6 @@ from odenets.memory import adaptive_schemes, reversible_schemes
 REVERSIBLE = [(s, {}) for s in reversible_schemes()] + [("leapfrog", {"start": "taylor"})]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These models are tiny: one thread is fastest and immune to a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _ids(case):
     scheme, kwargs = case
     return scheme + "".join(f"-{v}" for v in kwargs.values())
