@@ -178,3 +178,26 @@ def test_autograd_fallback_products_equal_torch_func():
     torch.testing.assert_close(fallback.rmatvec(v), reference.rmatvec(v))
     torch.testing.assert_close(fallback.dense(), reference.dense())
     assert "autograd" in fallback.note
+
+
+def test_singular_values_survive_arpack_non_convergence(monkeypatch):
+    """Clustered singular values can stall ARPACK: fall back to dense, or keep what converged."""
+    from scipy.sparse.linalg import ArpackNoConvergence
+
+    from odenets.diagnostics import spectra
+
+    torch.manual_seed(0)
+    conv = nn.Conv2d(4, 4, 3, padding=1).to(DT)
+    op = LinearizedMap(conv, torch.randn(1, 4, 8, 8, dtype=DT))  # n = 256
+    dense = torch.linalg.svdvals(op.dense()).numpy()[:3]
+
+    def stalled(*args, **kwargs):
+        raise ArpackNoConvergence("no convergence", np.array([]), np.array([]))
+
+    monkeypatch.setattr(spectra, "svds", stalled)
+    values, method = singular_values(op, k=3, method="arpack", dense_threshold=100)
+    assert method == "dense (ARPACK did not converge)"
+    np.testing.assert_allclose(values, dense, rtol=1e-10)
+    values, method = singular_values(op, k=3, method="arpack", dense_threshold=10)
+    assert method == "arpack (partial)"
+    np.testing.assert_allclose(values, dense, rtol=1e-6)

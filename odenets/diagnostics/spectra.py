@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.sparse.linalg import ArpackNoConvergence, eigs, svds
+from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs, eigsh, svds
 
 from .._validation import check_positive_int
 from ..blocks.base import Block, History, StateLayout
@@ -170,16 +170,39 @@ def singular_values(
             values = torch.linalg.svdvals(op.dense()).cpu().numpy()
         return np.sort(values)[::-1][:k], "dense"
     v0 = np.random.default_rng(seed).standard_normal(min(m, n))
-    values = svds(
-        op.as_linear_operator(),
-        k=k,
-        v0=v0,
-        return_singular_vectors=False,
-        solver="arpack",
-        tol=ARPACK_TOL,
-        maxiter=ARPACK_MAXITER,
-    )
+    linear = op.as_linear_operator()
+    try:
+        values = svds(
+            linear,
+            k=k,
+            v0=v0,
+            return_singular_vectors=False,
+            solver="arpack",
+            tol=ARPACK_TOL,
+            maxiter=ARPACK_MAXITER,
+        )
+    except ArpackNoConvergence:
+        if max(m, n) <= 4 * dense_threshold:  # clustered values: affordable to go dense
+            with torch.no_grad():
+                values = torch.linalg.svdvals(op.dense()).cpu().numpy()
+            return np.sort(values)[::-1][:k], "dense (ARPACK did not converge)"
+        return _converged_singular_values(linear, k, seed), "arpack (partial)"
     return np.sort(values)[::-1], "arpack"
+
+
+def _converged_singular_values(linear: LinearOperator, k: int, seed: int) -> np.ndarray:
+    """The singular values ARPACK did converge, from the eigenvalues of ``AᵀA``."""
+    n = linear.shape[1]
+    gram = LinearOperator(
+        (n, n), matvec=lambda v: linear.rmatvec(linear.matvec(v)), dtype=linear.dtype
+    )
+    v0 = np.random.default_rng(seed).standard_normal(n)
+    try:
+        values = eigsh(gram, k=k, v0=v0, tol=ARPACK_TOL, maxiter=ARPACK_MAXITER,
+                       return_eigenvectors=False)  # fmt: skip
+    except ArpackNoConvergence as err:
+        values = err.eigenvalues
+    return np.sort(np.sqrt(np.abs(np.asarray(values, dtype=float))))[::-1]
 
 
 # ------------------------------------------------------------------------ block operators
