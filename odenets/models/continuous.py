@@ -21,7 +21,7 @@ from .._validation import check_positive_int
 from ..blocks.node import NodeBlock, TimeDependentField
 from ..registry import register_model
 from ..stage import Stage
-from .odenet import ODENet, _check_input
+from .odenet import ClassifierMixin, ODENet, _check_input
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 _GLOBAL_POOL = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d}
@@ -63,7 +63,7 @@ class ConcatConvField(TimeDependentField):
         return self.norm3(out)
 
 
-class ContinuousNet(nn.Module):
+class ContinuousNet(ClassifierMixin, nn.Module):
     """ODE-Net (Chen et al. 2018): downsampling → one Neural ODE block → head.
 
     ``method``, ``rtol``, ``atol``, ``options``, ``adjoint`` configure the ``node`` block (the
@@ -130,16 +130,6 @@ class ContinuousNet(nn.Module):
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.head(x)
         return x if pre_logits else self.fc(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.fc
-
-    def reset_classifier(self, num_classes: int, *args, **kwargs) -> None:
-        self.num_classes = num_classes
-        self.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
 
 
 def _autonomous_field(channels: int, ndim: int) -> nn.Module:

@@ -35,7 +35,21 @@ def _check_input(x: torch.Tensor, in_chans: int, ndim: int, layout: str) -> None
         )
 
 
-class ODENet(nn.Module):
+class ClassifierMixin:
+    """timm's classifier interface on ``forward_features``/``forward_head`` and ``self.fc``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        return self.fc
+
+    def reset_classifier(self, num_classes: int, *args, **kwargs) -> None:
+        self.num_classes = num_classes
+        self.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+
+
+class ODENet(ClassifierMixin, nn.Module):
     """The image/signal layout of Ruthotto & Haber and Chang et al.
 
     opening conv (3×3, or 3 for signals) + BN + ReLU → per stage ``N`` steps of the scheme
@@ -129,16 +143,6 @@ class ODENet(nn.Module):
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.head_drop(self.global_pool(x))
         return x if pre_logits else self.fc(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.fc
-
-    def reset_classifier(self, num_classes: int, *args, **kwargs) -> None:
-        self.num_classes = num_classes
-        self.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
 
 
 class VectorODENet(nn.Module):
