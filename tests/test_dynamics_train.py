@@ -139,3 +139,20 @@ def test_whole_steps_follow_the_window_steps(tmp_path):
     assert summary["iterations"] == 5
     with pytest.raises(ValueError, match="whole_steps must be an integer >= 0"):
         main(_args(tmp_path, *PENDULUM, "--whole-steps", "-1", "--run-name", "bad"))
+
+
+def test_lbfgs_whole_horizon_steps_reduce_the_loss_far_below_adam(tmp_path):
+    common = [*PENDULUM, "--model", "physics", "--steps", "1", "--whole-steps", "2",
+              "--eval-every", "1", "--dtype", "float64", "--no-plot"]  # fmt: skip
+    runs = {}
+    for opt in ("adam", "lbfgs"):
+        main(_args(tmp_path, *common, "--optimizer", opt, "--lbfgs-iter", "10", "--run-name", opt))
+        lines = (tmp_path / "runs" / opt / "metrics.jsonl").read_text().splitlines()
+        runs[opt] = [json.loads(line)["log10_mse_train"] for line in lines]
+    assert runs["lbfgs"][0] == pytest.approx(runs["adam"][0])  # the same Adam window step
+    assert runs["lbfgs"][-1] < runs["lbfgs"][0] - 0.5  # 20 L-BFGS iterations: the fit improves
+    assert runs["lbfgs"][-1] < runs["adam"][-1] - 0.5  # and beats 2 Adam steps by far
+    with pytest.raises(ValueError, match="optimizer must be one of|Unknown optimizer"):
+        main(_args(tmp_path, *PENDULUM, "--optimizer", "sgd", "--run-name", "bad"))
+    with pytest.raises(ValueError, match="optimizer 'lbfgs' trains the whole_steps iterations"):
+        main(_args(tmp_path, *PENDULUM, "--optimizer", "lbfgs", "--run-name", "bad2"))

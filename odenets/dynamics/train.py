@@ -24,6 +24,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -76,6 +77,9 @@ class DynamicsConfig:
     lr_physics: float = 2e-2  # Adam step of the physical parameters; 0 = lr
     cosine: bool = False  # cosine decay of the learning rates to 0 over all Adam steps
     niter: int | None = None  # Adam steps per batch (APHYNITY pendulum: 5)
+    optimizer: str = "adam"  # of the whole-horizon iterations: "adam" or "lbfgs" (full batch)
+    lbfgs_iter: int = 20  # L-BFGS iterations per whole-horizon iteration (per λ update)
+    lbfgs_history: int = 100  # L-BFGS memory (pairs of steps)
     lambda0: float = 1.0  # APHYNITY: initial weight of the trajectory loss
     tau2: float | None = None  # APHYNITY: λ step (pendulum 1, fields 1e-3)
     min_op: str = ""  # APHYNITY: "l2_normalized" (vectors) or "l2" (fields)
@@ -91,6 +95,7 @@ class DynamicsConfig:
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 MIN_OPS = ("l2_normalized", "l2")
+OPTIMIZERS = ("adam", "lbfgs")
 
 
 def resolved(cfg: DynamicsConfig, data: DynamicsData) -> DynamicsConfig:
@@ -108,7 +113,9 @@ def resolved(cfg: DynamicsConfig, data: DynamicsData) -> DynamicsConfig:
 def check_config(cfg: DynamicsConfig) -> None:
     check_choice(cfg.dtype, DTYPES, "dtype")
     check_choice(cfg.min_op, MIN_OPS, "min_op")
-    for key in ("steps", "batch_size", "eval_every", "niter", "substeps"):
+    check_choice(cfg.optimizer, OPTIMIZERS, "optimizer")
+    for key in ("steps", "batch_size", "eval_every", "niter", "substeps", "lbfgs_iter",
+                "lbfgs_history"):  # fmt: skip
         check_positive_int(getattr(cfg, key), key)
     if (
         isinstance(cfg.whole_steps, bool)
@@ -116,6 +123,11 @@ def check_config(cfg: DynamicsConfig) -> None:
         or (cfg.whole_steps < 0)
     ):
         raise ValueError(f"whole_steps must be an integer >= 0, got {cfg.whole_steps!r}")
+    if cfg.optimizer == "lbfgs" and cfg.whole_steps == 0:
+        raise ValueError(
+            "optimizer 'lbfgs' trains the whole_steps iterations on whole horizons; set "
+            "whole_steps >= 1 (the windows before them always use Adam)"
+        )
     if cfg.threads < 0:
         raise ValueError(f"threads must be >= 0 (0 keeps torch's default), got {cfg.threads}")
     if cfg.window < 0 or cfg.window == 1:
@@ -152,6 +164,15 @@ def build_optimizer(model, cfg: DynamicsConfig) -> torch.optim.Optimizer:
     if physical:
         groups.append({"params": physical, "lr": cfg.lr_physics or cfg.lr})
     return torch.optim.Adam(groups, lr=cfg.lr)
+
+
+def build_lbfgs(model, cfg: DynamicsConfig) -> torch.optim.LBFGS:
+    """Full-batch L-BFGS with a strong-Wolfe line search (``lbfgs_iter`` iterations a call)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.LBFGS(
+        params, lr=1.0, max_iter=cfg.lbfgs_iter, history_size=cfg.lbfgs_history,
+        tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe",
+    )  # fmt: skip
 
 
 def training_batch(data: DynamicsData, cfg: DynamicsConfig, gen: torch.Generator,
@@ -194,28 +215,34 @@ def train(cfg: DynamicsConfig) -> dict:
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = build_optimizer(model, cfg) if params else None
     schedule = None
+    lbfgs = build_lbfgs(model, cfg) if params and cfg.optimizer == "lbfgs" else None
     if optimizer is not None and cfg.cosine:
-        total = (cfg.steps + cfg.whole_steps) * cfg.niter
+        total = (cfg.steps + (cfg.whole_steps if lbfgs is None else 0)) * cfg.niter
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
     gen = torch.Generator().manual_seed(cfg.seed)
     aphynity = model.objective == "aphynity"
+    normalized = cfg.min_op == "l2_normalized"
     lam, records, start = cfg.lambda0, [], time.perf_counter()
     steps = cfg.steps + cfg.whole_steps if optimizer is not None else 0  # true ODE: nothing
     last = {}
     for step in range(1, steps + 1):
-        batch = training_batch(data, cfg, gen, whole=step > cfg.steps)
-        for _ in range(cfg.niter):
-            pred = model(batch[:, 0], batch.shape[1])
-            mse = ((pred - batch) ** 2).mean()
-            loss = mse
-            if aphynity:
-                norm = model.hybrid.augmentation_norm(batch, cfg.min_op == "l2_normalized")
-                loss = lam * mse + norm
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            if schedule is not None:
-                schedule.step()
+        whole = step > cfg.steps
+
+        if whole and lbfgs is not None:  # full batch: every training trajectory, whole
+            batch = data.train[:, : data.horizon_steps]
+
+            lbfgs.step(partial(lbfgs_closure, lbfgs, model, batch, lam, aphynity, normalized))
+            with torch.no_grad():
+                loss, mse, norm = objective(model, batch, lam, aphynity, normalized)
+        else:
+            batch = training_batch(data, cfg, gen, whole=whole)
+            for _ in range(cfg.niter):
+                loss, mse, norm = objective(model, batch, lam, aphynity, normalized)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                if schedule is not None:
+                    schedule.step()
         mse, loss = float(mse.detach()), float(loss.detach())
         if not math.isfinite(mse):
             raise FloatingPointError(
@@ -249,6 +276,24 @@ def train(cfg: DynamicsConfig) -> dict:
         write_plots(run_dir, data, pred, records)
     summary["run_dir"] = str(run_dir)
     return summary
+
+
+def objective(model, batch, lam, aphynity, normalized):
+    """``(loss, MSE, ‖F_a‖²)`` on a batch: MSE, or APHYNITY's ``λ·MSE + ‖F_a‖²``."""
+    pred = model(batch[:, 0], batch.shape[1])
+    mse = ((pred - batch) ** 2).mean()
+    if not aphynity:
+        return mse, mse, None
+    norm = model.hybrid.augmentation_norm(batch, normalized)
+    return lam * mse + norm, mse, norm
+
+
+def lbfgs_closure(lbfgs, model, batch, lam, aphynity, normalized):
+    """The loss with its gradient, re-evaluated by L-BFGS's line search."""
+    lbfgs.zero_grad()
+    loss = objective(model, batch, lam, aphynity, normalized)[0]
+    loss.backward()
+    return loss
 
 
 def log_record(writer, model, data, step, last, start) -> dict:
