@@ -10,13 +10,14 @@ t = 40 for extrapolation. Five variants, all integrated by torchdiffeq's RK4 wit
 ``--substeps`` (default 4) steps per dt, so that the integrator is not what limits the
 error (the true ODE under it is 10^-10.2 accurate): physics only (frictionless, learned ω₀),
 Neural ODE (MLP 2-200-200-2), naive hybrid (frictionless + MLP, MSE only), APHYNITY (same,
-‖F_a‖²/‖x‖² + λ·MSE with λ ← λ + τ₂·MSE, τ₂ = 1, 5 Adam steps per λ update, MLP
-orthogonal init gain 0.2, ω₀² starts at 0.2 as in their code) and the true ODE (no
-training). Every trained variant gets the same Adam steps: ``--window-steps`` on random
-windows of 10 time points, then ``--whole-steps`` on the whole training horizon of all 25
-sequences (APHYNITY's own protocol). The true ODE is also run with APHYNITY's integrator
-(one RK4 step per dt: their ``Forecaster`` calls ``odeint(method='rk4')`` without
-``step_size``), at T₀ = 6 and at their code's T₀ = 12.
+‖F_a‖²/‖x‖² + λ·MSE with λ ← λ + τ₂·MSE, τ₂ = 1, MLP orthogonal init gain 0.2, ω₀² starts
+at 0.2 as in their code; λ₀ = ``--lambda0``) and the true ODE (no training). Every trained
+variant gets the same budget: ``--window-steps`` Adam steps on random windows of 10 time
+points (APHYNITY: 5 per λ update), then ``--whole-steps`` full-batch L-BFGS iterations
+(``--optimizer lbfgs``, strong-Wolfe line search, ``--lbfgs-iter`` per λ update) or Adam steps
+(``--optimizer adam``) on the whole training horizon of all 25 sequences. The true ODE is
+also run with APHYNITY's integrator (one RK4 step per dt: their ``Forecaster`` calls
+``odeint(method='rk4')`` without ``step_size``), at T₀ = 6 and at their code's T₀ = 12.
 """
 
 from __future__ import annotations
@@ -53,9 +54,14 @@ def run_variant(model: str, args, out_dir: Path, **extra) -> dict:
     niter = 5 if model == "aphynity" else 1
     run_name = extra.pop("run_name", model)
     window_steps = max(1, args.window_steps // niter)
-    whole_steps = args.whole_steps // niter
+    lbfgs = args.optimizer == "lbfgs"
+    whole_steps = args.whole_steps // (args.lbfgs_iter if lbfgs else niter)
+    if model == "aphynity":
+        extra = {"lambda0": args.lambda0, **extra}
     cfg = DynamicsConfig(
         **{"substeps": args.substeps, **extra},
+        optimizer=args.optimizer,
+        lbfgs_iter=args.lbfgs_iter,
         dataset="pendulum",
         model=model,
         steps=window_steps,
@@ -75,7 +81,12 @@ def run_variant(model: str, args, out_dir: Path, **extra) -> dict:
     summary = train(cfg)
     metrics = Path(summary["run_dir"]) / "metrics.jsonl"
     records = [json.loads(line) for line in metrics.read_text().splitlines()]
-    summary["curve"] = [(r["step"] * niter, r["log10_mse_test"]) for r in records]
+    per_whole = args.lbfgs_iter if lbfgs else niter  # optimiser steps per whole iteration
+    summary["curve"] = [
+        (min(r["step"], window_steps) * niter + max(0, r["step"] - window_steps) * per_whole,
+         r["log10_mse_test"])
+        for r in records
+    ]  # fmt: skip
     summary["lambda"] = records[-1].get("lambda") if records else None
     return summary
 
@@ -90,7 +101,7 @@ def ordering(rows: dict) -> str:
 
 
 def falling(rows: dict) -> str:
-    """Which trained rows still improved over the last quarter of their Adam steps."""
+    """Which trained rows still improved over the last quarter of their optimiser steps."""
     parts = []
     for model in ("physics", "node", "hybrid_naive", "aphynity"):
         curve = [v for _, v in rows[model]["curve"]]
@@ -104,7 +115,8 @@ def fmt(value: float, digits: int = 2) -> str:
     return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-DEFAULTS = dict(window_steps=1000, whole_steps=400, substeps=4, seed=0)
+DEFAULTS = dict(window_steps=1000, whole_steps=400, optimizer="lbfgs", lbfgs_iter=20,
+                lambda0=1e4, substeps=4, seed=0)  # fmt: skip
 
 
 def main(argv=None) -> Path:
@@ -112,7 +124,14 @@ def main(argv=None) -> Path:
     parser.add_argument("--window-steps", type=int, default=DEFAULTS["window_steps"],
                         help="Adam steps on random windows of 10 points")  # fmt: skip
     parser.add_argument("--whole-steps", type=int, default=DEFAULTS["whole_steps"],
-                        help="Adam steps on whole horizons, after the windows")  # fmt: skip
+                        help="Adam steps or L-BFGS iterations on whole horizons, after the "
+                        "windows")  # fmt: skip
+    parser.add_argument("--optimizer", choices=("adam", "lbfgs"), default=DEFAULTS["optimizer"],
+                        help="optimiser of the whole horizons (full batch for lbfgs)")  # fmt: skip
+    parser.add_argument("--lbfgs-iter", type=int, default=DEFAULTS["lbfgs_iter"],
+                        help="L-BFGS iterations per APHYNITY λ update")  # fmt: skip
+    parser.add_argument("--lambda0", type=float, default=DEFAULTS["lambda0"],
+                        help="APHYNITY's initial λ (their code: 1)")  # fmt: skip
     parser.add_argument("--substeps", type=int, default=DEFAULTS["substeps"],
                         help="RK4 steps per data interval dt = 0.5")  # fmt: skip
     parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
@@ -141,7 +160,7 @@ def main(argv=None) -> Path:
     options = "".join(f" --{k.replace('_', '-')} {getattr(args, k)}"
                       for k, v in DEFAULTS.items() if getattr(args, k) != v)  # fmt: skip
     command = "python bench/aphynity_pendulum.py" + options
-    adam = args.window_steps + args.whole_steps
+    whole_name = "L-BFGS" if args.optimizer == "lbfgs" else "Adam"
     lines = [
         "# APHYNITY damped pendulum on a CPU",
         "",
@@ -151,8 +170,9 @@ def main(argv=None) -> Path:
         f"Every model is integrated by RK4 (torchdiffeq) with {args.substeps} steps per "
         f"dt = 0.5 (h = {0.5 / args.substeps:g}).",
         "",
-        "| model | log₁₀ MSE (ours) | paper | extrapolation | Δ vs true ODE | ω₀ error % (ours)"
-        " | paper | ω̂₀ | Adam steps (windows + whole) | NFE / prediction | time (s) |",
+        "| model | log₁₀ MSE (ours) | paper | extrapolation | Δ vs true ODE | ω₀ error % "
+        f"(ours) | paper | ω̂₀ | steps (Adam windows + {whole_name} whole) | NFE / prediction "
+        "| time (s) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     true_omega0 = rows["true_ode"]["true_params"]["omega0"]
@@ -172,7 +192,8 @@ def main(argv=None) -> Path:
         f"True ω₀ = 2π/6 = {true_omega0:.4f}, α = 0.2. APHYNITY's final λ: "
         f"{fmt(rows['aphynity']['lambda'])}.",
         "",
-        "Learning curves (test log₁₀ MSE after n Adam steps; the windows end at "
+        f"Learning curves (test log₁₀ MSE after n optimiser steps: Adam, then {whole_name}; the "
+        "windows end at "
         f"{args.window_steps}):",
         "",
         "| model | " + " | ".join(f"{n}" for n, _ in rows["node"]["curve"]) + " |",
@@ -202,10 +223,33 @@ def main(argv=None) -> Path:
         "`Forecaster` integrates with `odeint(method='rk4')` and no `step_size`, i.e. one "
         "RK4 step per dt = 0.5; data: DOP853 at rtol 1e-10, float32, ω₀ = 2π/12 in the code "
         "(the paper's table: T₀ = 6).",
-        f"- **Training budget.** Each trained variant gets {adam} Adam steps here "
-        f"({args.window_steps} on random windows of 10 points, then {args.whole_steps} on the "
-        f"whole horizons of all 25 sequences, cosine-decayed, lr 1e-3 for networks and 2e-2 "
-        "for ω₀²), against 250,000 in the paper. The windows are cheap (9 instead of 39 "
+        f"- **Training budget and optimiser.** Each trained variant gets {args.window_steps} "
+        "Adam steps on random windows of 10 points (cosine-decayed, lr 1e-3 for networks and "
+        f"2e-2 for ω₀²), then {args.whole_steps} {whole_name} "
+        + (
+            "iterations (full batch, strong-Wolfe line search, "
+            f"{args.lbfgs_iter} per λ update for APHYNITY)"
+            if args.optimizer == "lbfgs"
+            else "steps"
+        )
+        + " on the whole horizons of all 25 "
+        "sequences, against 250,000 Adam steps in the paper. "
+        + (
+            "L-BFGS is our deviation: on this small full-batch problem it converges orders of "
+            "magnitude further than Adam in the same time (Adam on the whole horizons: −3.12 "
+            "for APHYNITY, −2.30 for the Neural ODE; see docs/dynamics.md). "
+            if args.optimizer == "lbfgs"
+            else ""
+        )
+        + f"APHYNITY starts from λ₀ = {args.lambda0:g} (their code: 1)"
+        + (
+            ": with λ₀ = 1 the minimiser of ‖F_a‖² + λ·MSE keeps a visible trade-off "
+            "(MSE ∝ 1/λ², and λ grows only by the tiny MSE), so the fit stalls near 10^-3.3 "
+            "whatever the optimiser. "
+            if args.lambda0 != 1
+            else ". "
+        )
+        + " The windows are cheap (9 instead of 39 "
         "intervals) and let ω₀ leave its initial guess (ω₀² = 0.2, true 1.097) without "
         "falling into the local minima of 20 s horizons; the whole horizons finish on the "
         f"paper's loss. Test MSE still falling over the last quarter of the budget: "

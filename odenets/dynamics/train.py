@@ -13,9 +13,13 @@ trajectory), takes ``niter`` Adam steps on it and, for APHYNITY, then updates
 ``λ ← λ + τ₂ · MSE``. ``whole_steps`` further iterations train on whole horizons of all
 training trajectories (at most ``batch_size``), APHYNITY's own protocol: short windows make
 the early iterations cheap and keep ω₀ out of the local minima of long horizons; whole
-horizons finish the fit on the loss the paper trains. Outputs in ``<out_dir>/<run_name>/``:
-config.json, metrics.jsonl (one line per evaluation), summary.json, checkpoint.pt,
-trajectories.png or fields.png (test predictions against the truth), learning_curve.png.
+horizons finish the fit on the loss the paper trains. ``optimizer: lbfgs`` trains those
+whole-horizon iterations by full-batch L-BFGS (every training trajectory, strong-Wolfe line
+search, ``lbfgs_iter`` iterations per iteration, i.e. per λ update), which on the small
+pendulum converges orders of magnitude further than Adam in the same time. Outputs in
+``<out_dir>/<run_name>/``: config.json, metrics.jsonl (one line per evaluation),
+summary.json, checkpoint.pt, trajectories.png or fields.png (test predictions against the
+truth), learning_curve.png.
 """
 
 from __future__ import annotations
@@ -231,9 +235,7 @@ def train(cfg: DynamicsConfig) -> dict:
         if whole and lbfgs is not None:  # full batch: every training trajectory, whole
             batch = data.train[:, : data.horizon_steps]
 
-            lbfgs.step(partial(lbfgs_closure, lbfgs, model, batch, lam, aphynity, normalized))
-            with torch.no_grad():
-                loss, mse, norm = objective(model, batch, lam, aphynity, normalized)
+            loss, mse, norm = lbfgs_step(lbfgs, model, batch, lam, aphynity, normalized)
         else:
             batch = training_batch(data, cfg, gen, whole=whole)
             for _ in range(cfg.niter):
@@ -286,6 +288,29 @@ def objective(model, batch, lam, aphynity, normalized):
         return mse, mse, None
     norm = model.hybrid.augmentation_norm(batch, normalized)
     return lam * mse + norm, mse, norm
+
+
+def lbfgs_step(lbfgs, model, batch, lam, aphynity, normalized):
+    """One ``lbfgs.step``; a step that overflows (NaN) is undone and retried with half the step.
+
+    A line search can try a step far enough to make the integration blow up (e.g. a negative
+    ω₀² early on); then the parameters are restored, the L-BFGS memory is cleared and its
+    step length halved, at most 10 times.
+    """
+    params = [p for group in lbfgs.param_groups for p in group["params"]]
+    for _ in range(10):
+        saved = [p.detach().clone() for p in params]
+        lbfgs.step(partial(lbfgs_closure, lbfgs, model, batch, lam, aphynity, normalized))
+        with torch.no_grad():
+            loss, mse, norm = objective(model, batch, lam, aphynity, normalized)
+            if math.isfinite(float(loss)):
+                return loss, mse, norm
+            for p, value in zip(params, saved, strict=True):
+                p.copy_(value)
+        lbfgs.state.clear()
+        for group in lbfgs.param_groups:
+            group["lr"] /= 2
+    return loss, mse, norm
 
 
 def lbfgs_closure(lbfgs, model, batch, lam, aphynity, normalized):
