@@ -23,7 +23,8 @@ _MODELS: dict[str, Callable[..., nn.Module]] = {}
 _TIMM_KWARGS = ("pretrained", "pretrained_cfg", "pretrained_cfg_overlay", "cache_dir")
 
 
-def _register(table: dict, kind: str, name: str, obj):
+def register_into(table: dict, kind: str, name: str, obj):
+    """Add ``obj`` to a name table; a duplicate name is an error (every registry uses this)."""
     if name in table:
         raise ValueError(f"{kind} {name!r} is already registered ({table[name]!r})")
     table[name] = obj
@@ -40,7 +41,7 @@ def register_scheme(cls: type) -> type:
     """Class decorator: register a :class:`~odenets.blocks.Block` subclass under ``cls.name``."""
     if not cls.name:
         raise ValueError(f"{cls.__name__} needs a non-empty class attribute `name`")
-    return _register(_SCHEMES, "scheme", cls.name, cls)
+    return register_into(_SCHEMES, "scheme", cls.name, cls)
 
 
 def list_schemes(pattern: str | None = None) -> list[str]:
@@ -58,7 +59,7 @@ def register_field(name: str):
     """Decorator: register a vector-field class called as ``cls(channels, ndim, **kw)``."""
 
     def decorator(fn):
-        return _register(_FIELDS, "vector field", name, fn)
+        return register_into(_FIELDS, "vector field", name, fn)
 
     return decorator
 
@@ -85,7 +86,7 @@ def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
     if name in _MODELS:  # checked first: a clash with timm must not leave a half registration
         raise ValueError(f"model {name!r} is already registered ({_MODELS[name]!r})")
     _register_with_timm(name, fn)
-    return _register(_MODELS, "model", name, fn)
+    return register_into(_MODELS, "model", name, fn)
 
 
 def _register_with_timm(name: str, fn) -> None:

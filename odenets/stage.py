@@ -12,6 +12,7 @@ from torch.utils.checkpoint import checkpoint
 from ._validation import check_positive_int, check_step
 from .blocks.base import Block, State
 from .blocks.factory import create_block, default_fields
+from .registry import register_into
 
 # name -> integrate(stage, y0) -> final state; extended by odenets.memory (reversible, ...)
 MEMORY_POLICIES: dict[str, Callable[[Stage, torch.Tensor], State]] = {}
@@ -19,10 +20,7 @@ MEMORY_POLICIES: dict[str, Callable[[Stage, torch.Tensor], State]] = {}
 
 def register_memory_policy(name: str):
     def decorator(fn):
-        if name in MEMORY_POLICIES:
-            raise ValueError(f"memory policy {name!r} is already registered")
-        MEMORY_POLICIES[name] = fn
-        return fn
+        return register_into(MEMORY_POLICIES, "memory policy", name, fn)
 
     return decorator
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from .._validation import check_positive_int, close_matches_hint, unknown_name_error
+from ..registry import register_into
 
 CACHE_VERSION = 1
 _DATASETS: dict[str, DatasetSpec] = {}
@@ -62,10 +63,7 @@ class DatasetSpec:
 
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
-    if spec.name in _DATASETS:
-        raise ValueError(f"dynamics dataset {spec.name!r} is already registered")
-    _DATASETS[spec.name] = spec
-    return spec
+    return register_into(_DATASETS, "dynamics dataset", spec.name, spec)
 
 
 def list_datasets() -> list[str]:

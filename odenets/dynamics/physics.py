@@ -17,15 +17,13 @@ import torch
 from torch import nn
 
 from .._validation import unknown_name_error
+from ..registry import register_into
 
 _PHYSICS: dict[str, type[PhysicalModel]] = {}
 
 
 def register_physics(cls):
-    if cls.name in _PHYSICS:
-        raise ValueError(f"physical model {cls.name!r} is already registered")
-    _PHYSICS[cls.name] = cls
-    return cls
+    return register_into(_PHYSICS, "physical model", cls.name, cls)
 
 
 def list_physics() -> list[str]:
