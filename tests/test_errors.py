@@ -26,9 +26,9 @@ def test_unknown_scheme_lists_close_matches():
     with pytest.raises(ValueError, match=r"Unknown scheme 'leapfrg'.*\['leapfrog'"):
         odenets.create_block("leapfrg", nn.Identity(), h=0.1)
     with pytest.raises(
-        ValueError, match=r"Unknown scheme 'rk3'. Did you mean one of \['rk4', 'rk2'\]"
+        ValueError, match=r"Unknown scheme 'rk5'. Did you mean one of \['rk4', 'rk2'\]"
     ):
-        ODENet("rk3")
+        ODENet("rk5")
 
 
 def test_unknown_field_lists_close_matches():

@@ -153,6 +153,8 @@ def textbook(name: str, k: float = 0.0):
         "antisymmetric": ("R", lambda z: 1 + z),
         "rk2": ("R", lambda z: 1 + z + z**2 / 2),
         "rk4": ("R", lambda z: sum(z**j / math.factorial(j) for j in range(5))),
+        # every three-stage third-order explicit RK method (Shu–Osher SSP-RK3 included)
+        "ssprk3": ("R", lambda z: 1 + z + z**2 / 2 + z**3 / 6),
         "leapfrog": ("rho", lambda z: [1, -(2 + z), 1]),
         "hamiltonian": ("rho", lambda z: [1, -(2 + z), 1]),
         "revnet": ("rho", lambda z: [1, -(2 + z), 1]),

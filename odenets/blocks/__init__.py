@@ -21,10 +21,12 @@ from .multistep import LMBlock
 from .node import NodeBlock, TimeDependentField
 from .revnet import RevNetBlock
 from .runge_kutta import HEUN, RK4, ButcherTableau, RK2Block, RK4Block, RungeKuttaBlock
+from .ssp_rk3 import SSP_RK3, SSPRK3Block
 
 __all__ = [
     "HEUN",
     "RK4",
+    "SSP_RK3",
     "AdaptiveBlock",
     "AntisymmetricBlock",
     "Block",
@@ -48,6 +50,7 @@ __all__ = [
     "ReversibleBlock",
     "RevNetBlock",
     "RungeKuttaBlock",
+    "SSPRK3Block",
     "StateLayout",
     "TimeDependentField",
     "TwoFieldBlock",
