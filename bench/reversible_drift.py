@@ -67,8 +67,9 @@ def measure(scheme: str, h: float, steps: int, args) -> dict:
     torch.manual_seed(0)
     field_kwargs = {} if args.act is None else {"act": args.act}
     stage = Stage.build(
-        scheme, args.channels, 2, steps, horizon=steps * h, field_kwargs=field_kwargs
-    ).train()
+        scheme, channels=args.channels, ndim=2, steps=steps, horizon=steps * h,
+        field_kwargs=field_kwargs,
+    ).train()  # fmt: skip
     y0 = torch.randn(args.batch, args.channels, args.size, args.size)
     probe = torch.randn_like(y0)
     reference = gradients(stage.double(), y0.double(), probe.double(), "store")

@@ -240,25 +240,27 @@ def test_adjoint_policy_switches_node_to_odeint_adjoint_and_matches_store():
 
 
 class _RecordingAdaptive(AdaptiveBlock):
+    """An adaptive block that records the ``adjoint`` argument of every solve."""
+
     name = "recording_adaptive_test"
 
     def __init__(self, field, h):
         super().__init__(field, h)
-        self.adjoint = False
         self.seen = []
 
-    def step(self, y):
-        self.seen.append(self.adjoint)
+    def solve(self, y, *, adjoint):
+        self.seen.append(adjoint)
         return y + self.h * self.field(y)
 
 
-def test_adjoint_policy_sets_the_switch_only_while_it_integrates():
+def test_adjoint_policy_passes_the_adjoint_as_an_argument_and_leaves_the_block_alone():
     block = _RecordingAdaptive(nn.Linear(2, 2), h=0.5)
     stage = Stage([block], horizon=1.0, steps=2, memory="adjoint")
     stage(torch.randn(3, 2))
+    assert block.adjoint is False  # never switched, not even while integrating
     stage.memory = "store"
     stage(torch.randn(3, 2))
-    block.adjoint = True  # a user's own setting survives the store policy
+    block.adjoint = True  # a user's own setting is what the store policy uses
     stage(torch.randn(3, 2))
     assert block.seen == [True, True, False, False, True, True]
     assert block.adjoint is True

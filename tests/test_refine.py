@@ -23,8 +23,9 @@ def smooth_stage(scheme, steps=2, shared=True, dim=4, horizon=1.0, seed=0, **sch
     if cls.default_field == "residual":
         field_kwargs["width"] = 6
     stage = Stage.build(
-        scheme, dim, 0, steps, horizon, shared, None, field_kwargs, scheme_kwargs or None
-    )
+        scheme, channels=dim, ndim=0, steps=steps, horizon=horizon, shared=shared,
+        field_kwargs=field_kwargs, scheme_kwargs=scheme_kwargs or None,
+    )  # fmt: skip
     return stage.to(DT)
 
 

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from ..registry import register_scheme
-from ..stability import CharacteristicPolynomial
-from .base import History, HistoryBlock
+from ..stability import CharacteristicPolynomial, StabilityFunction
+from .base import History, HistoryBlock, Starter
 
 
 @register_scheme
@@ -27,6 +27,12 @@ class LMBlock(HistoryBlock):
     name = "lm"
     order = 1
     default_field = "residual"
+    carried_parameters = ("k",)
+    starter = Starter(
+        "y₁ = y₀ + (1 + k) h F(y₀): the LM step from the history at rest, y₋₁ = y₀ "
+        "(forward Euler with step (1 + k) h)",
+        StabilityFunction((1.0, 1.0), formula="R(z) = 1 + z", argument="(1 + k)·h·λ(∂F/∂y)"),
+    )
 
     def __init__(self, fields, h: float, k_init: tuple[float, float] = (-0.1, 0.0)):
         super().__init__(fields, h)
@@ -47,9 +53,6 @@ class LMBlock(HistoryBlock):
     @classmethod
     def declared_stability(cls):
         return cls.characteristic_polynomial(0.0)
-
-    def init(self, y0):
-        return History(y0, y0)
 
     def step(self, state: History) -> History:
         y_prev, y = state

@@ -73,8 +73,7 @@ def _rh(scheme: str, dataset: str, overrides: dict) -> ODENet:
     return _odenet(scheme, defaults, overrides)
 
 
-def _chang(scheme: str, units: int, last_width: int, overrides: dict) -> ODENet:
-    field_kwargs = _NO_BIAS if scheme != "midpoint" else None
+def _chang(scheme: str, units: int, last_width: int, overrides: dict, field_kwargs=_NO_BIAS):
     defaults = dict(widths=(32, 64, last_width), steps=units, horizon=float(units))
     return _odenet(scheme, {**defaults, "field_kwargs": field_kwargs}, overrides)
 
@@ -154,13 +153,13 @@ def chang_hamiltonian218(**overrides):
 @_paper_variant
 def chang_midpoint62(**overrides):
     """Chang et al. 2018 MidPoint-62: 10-10-10 units, filters 32-32-64-112."""
-    return _chang("midpoint", 10, 112, overrides)
+    return _chang("midpoint", 10, 112, overrides, field_kwargs=None)  # σ(Ky + b): no norm
 
 
 @_paper_variant
 def chang_midpoint182(**overrides):
     """Chang et al. 2018 MidPoint-182: 30-30-30 units, filters 32-32-64-128."""
-    return _chang("midpoint", 30, 128, overrides)
+    return _chang("midpoint", 30, 128, overrides, field_kwargs=None)
 
 
 @_paper_variant
