@@ -33,6 +33,7 @@ from odenets._validation import check_choice, check_positive_int
 from odenets.checkpoint import load_checkpoint, load_weights, model_payload, save_checkpoint
 from odenets.config import config_from_dict, parse_overrides, peek_option
 from odenets.data import get_dataset
+from odenets.dynamics import is_dynamics_dataset
 from odenets.regularizers import time_smoothness
 from odenets.training import (
     BEST,
@@ -61,7 +62,6 @@ from odenets.training import (
     plot_learning_curves,
     read_json,
     remove_stale_temporaries,
-    require_diagnostics,
     restore_rng_state,
     restore_training,
     save_config,
@@ -134,10 +134,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def _dynamics_dataset(name) -> bool:
-    try:
-        from odenets.dynamics import is_dynamics_dataset
-    except ImportError:
-        return False
     return is_dynamics_dataset(name)
 
 
@@ -173,8 +169,6 @@ def check_config(cfg: Config) -> None:
     check_choice(cfg.schedule, ("cosine", "step"), "schedule")
     check_choice(cfg.device, ("auto", "cpu", "cuda"), "device")
     check_choice(cfg.amp_dtype, ("bfloat16", "float16"), "amp_dtype")
-    if cfg.diagnose_every > 0:
-        require_diagnostics()
 
 
 def train(cfg: Config, ctx, argv: list[str]) -> dict:

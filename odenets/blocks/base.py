@@ -19,8 +19,9 @@ What a program needs to know about the scheme is class data (diffrax-style):
   other options may report another: ``block.order`` is the instance's),
 * ``stability``: :class:`~odenets.stability.StabilityFunction` (one-step) or
   :class:`~odenets.stability.CharacteristicPolynomial` (multistep / partitioned),
-* ``starter``: a :class:`Starter` when the first step of a stage is not the scheme's step
-  on a state with a history (its formula and stability), else ``None``,
+* ``declared_starter``: a :class:`Starter` when the first step of a stage is not the
+  scheme's step on a state with a history (its formula and stability), else ``None``;
+  ``block.starter`` is the instance's (it may depend on parameters, e.g. LM's ``k``),
 * ``num_fields``: how many vector fields the scheme uses (two for partitioned schemes),
 * ``carried_parameters``: the scheme's own parameters besides its fields (IMEX's ``L``,
   LM's ``k``), which refinement interpolates and a swap carries (:meth:`Block.carry_from`).
@@ -183,10 +184,11 @@ class Starter:
     """The first step of a stage, taken before the scheme's state has a history.
 
     ``formula`` describes it; ``stability`` is its stability function as a one-step map of
-    the stage input, ``y₀ ↦ y₁`` (forward Euler: ``R(z) = 1 + z``), with the argument it
-    names. A scheme whose first step is a step of its own (midpoint's forward Euler step)
-    implements it in :meth:`Block.start`; one whose first step is its ``step`` applied to the
-    initial state built by ``init`` (a history at rest, ``y₋₁ = y₀``) keeps ``start`` as is.
+    the stage input, ``y₀ ↦ y₁ = R(z) y₀`` on ``F(y) = λy`` with the scheme's own argument
+    ``z = h^p λ`` (forward Euler: ``R(z) = 1 + z``; LM-ResNet: ``1 + (1 + k) z``). A scheme
+    whose first step is a step of its own (midpoint's forward Euler step) implements it in
+    :meth:`Block.start`; one whose first step is its ``step`` applied to the initial state
+    built by ``init`` (a history at rest, ``y₋₁ = y₀``) keeps ``start`` as is.
     """
 
     formula: str
@@ -208,8 +210,9 @@ class Block(nn.Module):
     default_field: ClassVar[str] = "residual"
     #: keyword arguments the default field needs from the scheme (e.g. a sign)
     default_field_kwargs: ClassVar[tuple[dict, ...]] = ({},)
-    #: how the first step of a stage is taken (``None``: it is an ordinary ``step``)
-    starter: ClassVar[Starter | None] = None
+    #: how the first step of a stage is taken (``None``: it is an ordinary ``step``), with
+    #: the default options and parameters; ``block.starter`` is the instance's
+    declared_starter: ClassVar[Starter | None] = None
     #: state-dict names of the scheme's own parameters besides its fields (IMEX's ``weight``
     #: = L, LM's ``k``): refinement interpolates them with the fields, a swap carries each
     #: to a target scheme that declares the same name (:meth:`carry_from`)
@@ -277,9 +280,14 @@ class Block(nn.Module):
         """The first step of a stage (``j = 0``) from the state ``init`` built.
 
         It is ``step`` unless the scheme has a starter step of its own (declared in
-        ``starter``), e.g. midpoint's forward Euler step before there is a history.
+        ``declared_starter``), e.g. midpoint's forward Euler step before there is a history.
         """
         return self.step(state)
+
+    @property
+    def starter(self) -> Starter | None:
+        """How this block takes the first step of a stage (may depend on its parameters)."""
+        return type(self).declared_starter
 
     @property
     def has_own_starter(self) -> bool:

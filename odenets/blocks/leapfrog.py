@@ -47,7 +47,7 @@ class LeapfrogBlock(HistoryBlock, ReversibleBlock):
     ode_form = ODEForm.SECOND_ORDER
     order = 1
     default_field = "symmetric"
-    starter = STARTERS["rest"]
+    declared_starter = STARTERS["rest"]
 
     def __init__(self, fields, h: float, start: str = "rest"):
         super().__init__(fields, h)
@@ -55,11 +55,14 @@ class LeapfrogBlock(HistoryBlock, ReversibleBlock):
             raise ValueError(f"leapfrog start must be one of {list(STARTS)}, got {start!r}")
         self.start_kind = start
         self.order = 2 if start == "taylor" else 1
-        self.starter = STARTERS[start]
 
     @classmethod
     def declared_stability(cls):
         return _LEAPFROG_RHO
+
+    @property
+    def starter(self) -> Starter:
+        return STARTERS[self.start_kind]
 
     def init(self, y0):
         if self.start_kind == "rest":

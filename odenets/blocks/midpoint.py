@@ -27,7 +27,7 @@ class MidpointBlock(HistoryBlock, ReversibleBlock):
     name = "midpoint"
     order = 2
     default_field = "antisymmetric"
-    starter = Starter("y₁ = y₀ + h F(y₀) (forward Euler)", FORWARD_EULER_R)
+    declared_starter = Starter("y₁ = y₀ + h F(y₀) (forward Euler)", FORWARD_EULER_R)
 
     @classmethod
     def declared_stability(cls):

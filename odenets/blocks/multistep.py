@@ -10,6 +10,14 @@ from ..stability import CharacteristicPolynomial, StabilityFunction
 from .base import History, HistoryBlock, Starter
 
 
+def lm_starter(k: float) -> Starter:
+    """From the history at rest the first step is forward Euler with step ``(1 + k) h``."""
+    return Starter(
+        "y₋₁ = y₀ (at rest): y₁ = y₀ + (1 + k) h F(y₀), forward Euler with step (1 + k) h",
+        StabilityFunction((1.0, 1.0 + k), formula=f"R(z) = 1 + (1 + k) z, k = {k:.4g}"),
+    )
+
+
 @register_scheme
 class LMBlock(HistoryBlock):
     """LM-ResNet: ``y_{n+1} = (1 − k) y_n + k y_{n−1} + (1 + k) h F(y_n)``, ``k`` learned.
@@ -28,16 +36,16 @@ class LMBlock(HistoryBlock):
     order = 1
     default_field = "residual"
     carried_parameters = ("k",)
-    starter = Starter(
-        "y₁ = y₀ + (1 + k) h F(y₀): the LM step from the history at rest, y₋₁ = y₀ "
-        "(forward Euler with step (1 + k) h)",
-        StabilityFunction((1.0, 1.0), formula="R(z) = 1 + z", argument="(1 + k)·h·λ(∂F/∂y)"),
-    )
+    declared_starter = lm_starter(0.0)
 
     def __init__(self, fields, h: float, k_init: tuple[float, float] = (-0.1, 0.0)):
         super().__init__(fields, h)
         low, high = k_init
         self.k = nn.Parameter(torch.empty(()).uniform_(low, high))
+
+    @property
+    def starter(self) -> Starter:
+        return lm_starter(float(self.k.detach()))
 
     @staticmethod
     def characteristic_polynomial(k: float) -> CharacteristicPolynomial:

@@ -18,7 +18,7 @@ from .distributed import (
 )
 from .evaluation import evaluate
 from .guards import NonFiniteLossError, all_finite
-from .hooks import require_diagnostics, write_diagnostics
+from .hooks import write_diagnostics
 from .models import build_model_for, count_parameters
 from .optim import build_optimizer, build_scheduler
 from .plotting import plot_learning_curves
@@ -73,7 +73,6 @@ __all__ = [
     "read_json",
     "read_jsonl",
     "remove_stale_temporaries",
-    "require_diagnostics",
     "restore_rng_state",
     "restore_training",
     "save_config",
