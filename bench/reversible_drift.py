@@ -32,6 +32,7 @@ import torch
 
 import odenets
 from odenets import Stage
+from odenets.blocks import state_leaves
 
 ACCURATE = 1e-3
 
@@ -41,8 +42,7 @@ def relative(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def state_tensor(state) -> torch.Tensor:
-    leaves = (state,) if isinstance(state, torch.Tensor) else state
-    return torch.cat([t.flatten() for t in leaves if t is not None])
+    return torch.cat([t.flatten() for t in state_leaves(state)])
 
 
 def drift(stage: Stage, y0: torch.Tensor) -> float:

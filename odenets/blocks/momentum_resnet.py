@@ -111,8 +111,8 @@ class MomentumResNetBlock(ReversibleBlock):
 
     def step(self, state: MomentumState) -> MomentumState:
         x, v = state
-        v = self.gamma * v + (1 - self.gamma) * self.field(x)
-        return MomentumState(x + self.h * v, v)
+        v = torch.add(self.gamma * v, self.field(x), alpha=1 - self.gamma)  # fused axpy
+        return MomentumState(torch.add(x, v, alpha=self.h), v)
 
     def inverse(self, state: MomentumState) -> MomentumState:
         x_next, v_next = state
