@@ -23,6 +23,7 @@ grad (rev) ≥ 1e-3 (the float32 error of stored backprop at that depth is print
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import math
 import sys
@@ -68,7 +69,7 @@ def measure(scheme: str, h: float, steps: int, args) -> dict:
     field_kwargs = {} if args.act is None else {"act": args.act}
     stage = Stage.build(
         scheme, channels=args.channels, ndim=2, steps=steps, horizon=steps * h,
-        field_kwargs=field_kwargs,
+        field_kwargs=field_kwargs, scheme_kwargs=dict(args.option),
     ).train()  # fmt: skip
     y0 = torch.randn(args.batch, args.channels, args.size, args.size)
     probe = torch.randn_like(y0)
@@ -123,6 +124,14 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--act", help="activation of the fields (default: the field's, ReLU)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        type=_option,
+        metavar="KEY=VALUE",
+        help="a scheme option for every scheme measured (e.g. gamma=0.9), repeatable",
+    )
     parser.add_argument("--out", type=Path, help="write the markdown tables here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -130,6 +139,7 @@ def main(argv=None) -> None:
         f"random initial weights, default fields (their default normalisation, train mode; "
         f"activation {args.act or 'relu'}), {args.channels} channels, "
         f"{args.size}×{args.size} images, batch {args.batch}; torch {torch.__version__}"
+        + "".join(f"; scheme option {k} = {v!r}" for k, v in args.option)
     ]
     for scheme in args.schemes:
         results = {(h, n): measure(scheme, h, n, args) for h in args.h for n in args.steps}
@@ -141,6 +151,16 @@ def main(argv=None) -> None:
         with args.out.open("a") as f:
             f.write(f"\n## `{command}`\n\n" + "\n\n".join(sections) + "\n")
         print(f"appended to {args.out}")
+
+
+def _option(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--option takes KEY=VALUE, got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value  # a string option (e.g. start=taylor)
 
 
 if __name__ == "__main__":
