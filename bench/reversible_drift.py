@@ -32,6 +32,7 @@ import torch
 
 import odenets
 from odenets import Stage
+from odenets.blocks import state_leaves
 
 ACCURATE = 1e-3
 
@@ -41,8 +42,7 @@ def relative(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def state_tensor(state) -> torch.Tensor:
-    leaves = (state,) if isinstance(state, torch.Tensor) else state
-    return torch.cat([t.flatten() for t in leaves if t is not None])
+    return torch.cat([t.flatten() for t in state_leaves(state)])
 
 
 def drift(stage: Stage, y0: torch.Tensor) -> float:
@@ -67,8 +67,9 @@ def measure(scheme: str, h: float, steps: int, args) -> dict:
     torch.manual_seed(0)
     field_kwargs = {} if args.act is None else {"act": args.act}
     stage = Stage.build(
-        scheme, args.channels, 2, steps, horizon=steps * h, field_kwargs=field_kwargs
-    ).train()
+        scheme, channels=args.channels, ndim=2, steps=steps, horizon=steps * h,
+        field_kwargs=field_kwargs,
+    ).train()  # fmt: skip
     y0 = torch.randn(args.batch, args.channels, args.size, args.size)
     probe = torch.randn_like(y0)
     reference = gradients(stage.double(), y0.double(), probe.double(), "store")

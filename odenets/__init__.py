@@ -9,7 +9,6 @@ from . import blocks as blocks  # registers the schemes
 from . import fields as fields  # registers the vector fields
 from .blocks import Block, History, ODEForm, Pair, ReversibleBlock, StateLayout
 from .blocks.factory import create_block, default_fields
-from .memory import set_memory_policy  # registers the reversible and adjoint policies
 from .models import ODENet, VectorODENet, register_all_small_variants
 from .refine import coarsen_model, coarsen_stage, refine_model, refine_stage, swap_scheme
 from .registry import (
@@ -25,7 +24,7 @@ from .registry import (
 )
 from .regularizers import time_smoothness
 from .stability import CharacteristicPolynomial, StabilityFunction
-from .stage import Stage
+from .stage import Stage, set_memory_policy
 
 register_all_small_variants()
 

@@ -130,19 +130,14 @@ def load_for_diagnosis(args) -> tuple[nn.Module, dict]:
 
 
 def default_input_shape(model: nn.Module) -> tuple[int, ...]:
-    """The per-example input shape of the zoo's layouts (override with --input-shape)."""
-    from .models import ODENet, VectorODENet
+    """The per-example input shape a model declares (override with --input-shape)."""
+    from .models import VectorODENet
 
     if isinstance(model, VectorODENet):
         return (model.dim,)
-    if isinstance(model, ODENet):
-        name = getattr(model, "model_name", "")
-        if model.ndim == 1:
-            return (model.in_chans, 40)
-        size = 8 if name.endswith("digits") else 96 if "stl" in name else 32
-        if "mnist" in name:
-            size = 28
-        return (model.in_chans, size, size)
+    spatial = getattr(model, "spatial_size", None)  # set by create_model from the builder
+    if spatial is not None and hasattr(model, "in_chans"):
+        return (model.in_chans, *spatial)
     raise ValueError(
         f"cannot infer the input shape of a {type(model).__name__}; pass --input-shape "
         f"(e.g. 3,32,32) or a --dataset"

@@ -17,6 +17,12 @@ convergence is first order in ``h`` whatever the scheme.
 :func:`swap_scheme` evaluates the same fields under another scheme and/or number of steps
 (e.g. weights trained with ``euler`` run under ``rk4``, or ``N`` steps run with ``2N``): if
 the outputs barely move, the trained network behaves as a discretisation of an ODE.
+
+What a scheme owns besides its fields is its own business (class data and methods of
+:class:`~odenets.blocks.Block`): ``carried_parameters`` are interpolated with the fields
+and carried by a swap (:meth:`~odenets.blocks.Block.carry_from`), ``swap_refusal`` says why
+a block cannot become another scheme, ``swap_options`` which of its options a block of
+another scheme keeps. This module imports no concrete block class.
 """
 
 from __future__ import annotations
@@ -29,9 +35,7 @@ from torch import nn
 
 from ._validation import check_positive_int
 from .blocks.base import AdaptiveBlock, Block
-from .blocks.factory import create_block
-from .blocks.imex import ImexBlock
-from .blocks.node import NodeBlock
+from .blocks.factory import create_block, scheme_options
 from .registry import get_scheme
 from .stage import Stage
 
@@ -72,9 +76,10 @@ def swap_scheme(model: nn.Module, scheme: str, steps: int | None = None, **schem
     does, keeping each stage's horizon. The target scheme must advance the same state (one
     tensor, two fields ``(Y, Z)`` or a two-step history) of the same ODE form with the same
     number of fields; ``scheme_kwargs`` configure it (e.g. ``method="rk4"`` for ``node``).
-    Parameters a block owns besides its fields are carried over when both schemes have them
-    (LM-ResNet's ``k``, IMEX's ``L``); swapping *to* ``imex`` adds ``L = 0`` so the ODE is
-    unchanged, swapping *from* ``imex`` (its ``L`` is part of the ODE) is refused.
+    Parameters a scheme declares besides its fields are carried over when both schemes
+    declare them (LM-ResNet's ``k``, IMEX's ``L``); a scheme decides what a source without
+    them gets (``imex``: ``L = 0``, so the ODE is unchanged) and which targets it refuses
+    (``imex`` to a scheme with no implicit operator: its ``L`` is part of the ODE).
     """
     target = get_scheme(scheme)
     if steps is not None:
@@ -82,11 +87,8 @@ def swap_scheme(model: nn.Module, scheme: str, steps: int | None = None, **schem
 
     def swap(stage: Stage) -> Stage:
         _check_swap(stage.scheme, target)
-        kwargs = dict(scheme_kwargs)
-        if issubclass(target, NodeBlock) and issubclass(stage.scheme, NodeBlock):
-            kwargs.setdefault("augment", stage.blocks[0].augment)
         new_steps = stage.steps if steps is None else steps
-        blocks = [_convert(b, target, kwargs) for b in _resampled_blocks(stage, new_steps)]
+        blocks = [_convert(b, target, scheme_kwargs) for b in _resampled_blocks(stage, new_steps)]
         return _new_stage(stage, blocks, new_steps)
 
     swapped = _map_stages(model, swap)
@@ -167,40 +169,22 @@ def _check_swap(source: type[Block], target: type[Block]) -> None:
             f"{source.name!r} uses {source.num_fields} vector field(s), {target.name!r} "
             f"{target.num_fields}"
         )
-    elif issubclass(source, ImexBlock) and not issubclass(target, ImexBlock):
-        why = (
-            f"'imex' discretises y' = F(y) − LᵀL y and {target.name!r} has no implicit operator "
-            f"to hold the trained L (swap to 'imex' with other steps instead)"
-        )
     if why:
         raise ValueError(f"cannot swap scheme {source.name!r} to {target.name!r}: {why}")
 
 
-def _convert(block: Block, target: type[Block], kwargs: dict) -> Block:
-    if isinstance(block, NodeBlock) and not issubclass(target, NodeBlock):
-        if block.augment or block.time_dependent:
-            what = "augmented channels" if block.augment else "a time-dependent field F(y, t)"
-            raise ValueError(
-                f"cannot swap scheme 'node' to {target.name!r}: this node block has {what}, "
-                f"which fixed-step blocks (calling F(y)) cannot represent; swap to 'node' "
-                f"with method='rk4' or 'euler' instead"
-            )
-    new = create_block(target.name, block.fields, h=block.h, **kwargs)
+def _convert(block: Block, target: type[Block], scheme_kwargs: dict) -> Block:
+    """A block of ``target`` on the fields of ``block``, with what the schemes carry over."""
+    why = block.swap_refusal(target)
+    if why:
+        raise ValueError(f"cannot swap scheme {block.name!r} to {target.name!r}: {why}")
+    accepted = scheme_options(target)
+    kept = {k: v for k, v in block.swap_options().items() if k in accepted}
+    new = create_block(target, block.fields, h=block.h, **{**kept, **scheme_kwargs})
     reference = next(iter(block.parameters()), None)
     if reference is not None:  # new block-level weights (IMEX's L, LM's k) follow the fields
         new.to(device=reference.device, dtype=reference.dtype)
-    own = {k: v for k, v in block.state_dict().items() if not k.startswith("fields.")}
-    target_state = new.state_dict()
-    for key, value in own.items():
-        if key in target_state and target_state[key].shape != value.shape:
-            raise ValueError(
-                f"cannot carry {key!r} of shape {tuple(value.shape)} into {target.name!r} "
-                f"(shape {tuple(target_state[key].shape)}); use the source's options"
-            )
-    new.load_state_dict({k: v for k, v in own.items() if k in target_state}, strict=False)
-    if isinstance(new, ImexBlock) and not isinstance(block, ImexBlock):
-        with torch.no_grad():
-            new.weight.zero_()  # L = 0: the same ODE y' = F(y)
+    new.carry_from(block)
     return new
 
 

@@ -82,7 +82,12 @@ def create_field(name: str, channels: int, ndim: int, **kwargs) -> nn.Module:
 
 # ----------------------------------------------------------------------------------- models
 def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    """Decorator: register a model builder under its function name (and with timm)."""
+    """Decorator: register a model builder under its function name (and with timm).
+
+    A builder may carry ``spatial_size`` (``(H, W)`` of the images or ``(L,)`` of the
+    signals it is laid out for); :func:`create_model` puts it on the model, where tools
+    that need an example input (``odenets diagnose``) read it.
+    """
     name = fn.__name__
     if name in _MODELS:  # checked first: a clash with timm must not leave a half registration
         raise ValueError(f"model {name!r} is already registered ({_MODELS[name]!r})")
@@ -145,7 +150,15 @@ def create_model(name: str, **overrides) -> nn.Module:
     model = fn(**overrides)
     model.model_name = name  # what a checkpoint records to rebuild the model
     model.model_overrides = overrides
+    spatial = getattr(fn, "spatial_size", None)
+    if spatial is not None:  # the builder's data: (H, W) of images, (L,) of signals
+        model.spatial_size = tuple(spatial)
     return model
+
+
+def model_options(name: str) -> set[str] | None:
+    """The overrides a registered model accepts (``None``: any keyword)."""
+    return _accepted_kwargs(model_builder(name))
 
 
 def _accepted_kwargs(fn) -> set[str] | None:

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Iterator
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from ._validation import check_positive_int, check_step
 from .blocks.base import Block, State
 from .blocks.factory import create_block, default_fields
-from .registry import register_into
+from .memory import MEMORY_POLICIES, frozen_running_stats, get_memory_policy
+from .registry import get_scheme
 
-# name -> integrate(stage, y0) -> final state; extended by odenets.memory (reversible, ...)
-MEMORY_POLICIES: dict[str, Callable[[Stage, torch.Tensor], State]] = {}
-
-
-def register_memory_policy(name: str):
-    def decorator(fn):
-        return register_into(MEMORY_POLICIES, "memory policy", name, fn)
-
-    return decorator
+__all__ = ["MEMORY_POLICIES", "Stage", "frozen_running_stats", "set_memory_policy"]
 
 
 class Stage(nn.Module):
@@ -31,9 +22,9 @@ class Stage(nn.Module):
     ``blocks`` holds one block per step (per-step weights: a time-dependent vector field)
     or a single block reused at every step (shared weights: an autonomous field). The
     scheme's state (two fields, or a history for two-step schemes) is built by the first
-    block's ``init`` and read back by ``output``, so multistep histories start as in the
-    papers. ``memory`` chooses how activations are kept for backward (see
-    :data:`MEMORY_POLICIES`).
+    block's ``init``, advanced by its ``start`` (the scheme's starter) and then ``step``, and
+    read back by ``output``, so multistep histories start as in the papers. ``memory``
+    chooses how activations are kept for backward (:mod:`odenets.memory`).
     """
 
     def __init__(self, blocks, horizon: float, steps: int | None = None, memory: str = "store"):
@@ -57,7 +48,8 @@ class Stage(nn.Module):
     @classmethod
     def build(
         cls,
-        scheme: str,
+        scheme: str | type[Block],
+        *,
         channels: int,
         ndim: int,
         steps: int,
@@ -68,7 +60,8 @@ class Stage(nn.Module):
         scheme_kwargs: dict | None = None,
         memory: str = "store",
     ) -> Stage:
-        """A stage of registered scheme ``scheme`` with registered vector fields."""
+        """A stage of ``scheme`` (a registered name or a Block class) with registered fields."""
+        scheme = get_scheme(scheme) if isinstance(scheme, str) else scheme
         steps = check_positive_int(steps, "steps")
         h = check_step(horizon, "horizon T") / steps
         blocks = [
@@ -107,18 +100,14 @@ class Stage(nn.Module):
 
     @property
     def memory(self) -> str:
-        return self._memory
+        """The name of the memory policy (:data:`odenets.memory.MEMORY_POLICIES`)."""
+        return self._policy.name
 
     @memory.setter
-    def memory(self, policy: str) -> None:
-        if policy not in MEMORY_POLICIES:
-            raise ValueError(
-                f"Unknown memory policy {policy!r}; allowed: {sorted(MEMORY_POLICIES)}"
-            )
-        check = getattr(MEMORY_POLICIES[policy], "check", None)
-        if check is not None:
-            check(self)
-        self._memory = policy
+    def memory(self, name: str) -> None:
+        policy = get_memory_policy(name)
+        policy.check(self)
+        self._policy = policy
 
     def block_at(self, j: int) -> Block:
         """The block that takes step ``j`` (0-based)."""
@@ -126,15 +115,18 @@ class Stage(nn.Module):
 
     # -------------------------------------------------------------------------- forward
     def forward(self, y0: torch.Tensor) -> torch.Tensor:
-        state = MEMORY_POLICIES[self.memory](self, y0)
-        return self.blocks[-1].output(state)
+        return self.blocks[-1].output(self._policy.integrate(self, y0))
 
     def states(self, y0: torch.Tensor) -> Iterator[tuple[int, Block, State]]:
-        """Yield ``(j, block_j, state_j)`` before every step and the final state (``j = N``)."""
+        """Yield ``(j, block_j, state_j)`` before every step and the final state (``j = N``).
+
+        Step ``0`` is the block's ``start`` (its starter), every later step its ``step``.
+        """
         state = self.blocks[0].init(y0)
         for j in range(self.steps):
-            yield j, self.block_at(j), state
-            state = self.block_at(j).step(state)
+            block = self.block_at(j)
+            yield j, block, state
+            state = block.start(state) if j == 0 else block.step(state)
         yield self.steps, self.blocks[-1], state
 
     def time_smoothness(self) -> torch.Tensor:
@@ -153,56 +145,22 @@ class Stage(nn.Module):
         )
 
 
-@register_memory_policy("store")
-def integrate_store(stage: Stage, y0: torch.Tensor) -> State:
-    """Plain backprop: every step's activations are kept for backward."""
-    state = stage.blocks[0].init(y0)
-    for j in range(stage.steps):
-        state = stage.block_at(j).step(state)
-    return state
+def set_memory_policy(model: nn.Module, policy: str) -> nn.Module:
+    """Set the memory policy of every :class:`Stage` in ``model``; returns ``model``.
 
-
-@register_memory_policy("checkpoint")
-def integrate_checkpoint(stage: Stage, y0: torch.Tensor) -> State:
-    """Activation checkpointing per step: keeps step inputs, recomputes the step in backward.
-
-    The recomputation does not touch batch-norm running statistics (they were updated once,
-    in the forward pass), so a training step matches the store policy.
+    All stages are checked (the policy's own ``check``) before any is changed, so a policy
+    that one stage cannot use leaves the model as it was.
     """
-    state = stage.blocks[0].init(y0)
-    for j in range(stage.steps):
-        block = stage.block_at(j)
-        if torch.is_grad_enabled():
-            state = checkpoint(
-                block.step,
-                state,
-                use_reentrant=False,
-                context_fn=lambda block=block: (nullcontext(), frozen_running_stats(block)),
-            )
-        else:
-            state = block.step(state)
-    return state
-
-
-@contextmanager
-def frozen_running_stats(module: nn.Module):
-    """Batch norms of ``module`` leave the context with the running statistics they had.
-
-    For recomputations in backward: inside, a batch norm in train mode runs exactly as in
-    the forward pass (batch statistics, same saved tensors), and its running statistics
-    and batch counter are put back on exit, so they are updated once per training step.
-    """
-    norms = [
-        m
-        for m in module.modules()
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and m.track_running_stats
-    ]
-    saved = [[b.clone() for b in m.buffers(recurse=False)] for m in norms]
-    try:
-        yield
-    finally:
-        for m, buffers in zip(norms, saved, strict=True):
-            for b, value in zip(m.buffers(recurse=False), buffers, strict=True):
-                # through .data: like the kernel's own update, a restore must not bump the
-                # version counter (batch norm nodes of the forward pass saved these buffers)
-                b.data.copy_(value)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"set_memory_policy needs a torch.nn.Module, got {type(model).__name__}")
+    chosen = get_memory_policy(policy)
+    stages = [m for m in model.modules() if isinstance(m, Stage)]
+    if not stages:
+        raise ValueError(
+            f"{type(model).__name__} has no odenets Stage, so it has no memory policy to set"
+        )
+    for stage in stages:
+        chosen.check(stage)
+    for stage in stages:
+        stage._policy = chosen
+    return model

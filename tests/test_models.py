@@ -194,7 +194,9 @@ def test_histories_start_as_in_the_papers():
     assert isinstance(state, History) and torch.equal(state.previous, y0)
     midpoint = Stage.build("midpoint", channels=4, ndim=0, steps=3, horizon=1.0).double()
     states = [s for _, _, s in midpoint.states(y0)]
-    assert states[0].previous is None
+    assert all(isinstance(t, torch.Tensor) for s in states for t in s)  # no empty history
+    assert midpoint.blocks[0].has_own_starter
+    assert midpoint.scheme.declared_starter.stability.numerator == (1.0, 1.0)  # R = 1 + z
     field, h = midpoint.blocks[0].field, midpoint.h
     with torch.no_grad():
         torch.testing.assert_close(states[1].current, y0 + h * field(y0))

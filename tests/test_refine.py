@@ -23,8 +23,9 @@ def smooth_stage(scheme, steps=2, shared=True, dim=4, horizon=1.0, seed=0, **sch
     if cls.default_field == "residual":
         field_kwargs["width"] = 6
     stage = Stage.build(
-        scheme, dim, 0, steps, horizon, shared, None, field_kwargs, scheme_kwargs or None
-    )
+        scheme, channels=dim, ndim=0, steps=steps, horizon=horizon, shared=shared,
+        field_kwargs=field_kwargs, scheme_kwargs=scheme_kwargs or None,
+    )  # fmt: skip
     return stage.to(DT)
 
 
@@ -209,3 +210,23 @@ def test_swap_errors_say_why():
         swap_scheme(euler, "rk5")
     with pytest.raises(ValueError, match="has no odenets Stage"):
         refine_model(torch.nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize("scheme", FIXED_STEP)
+def test_swap_to_the_same_scheme_with_twice_the_steps_equals_refinement(scheme):
+    """Every scheme's own parameters and options survive the swap (carried, not rebuilt)."""
+    model = odenets.create_model(f"{scheme}_vector").to(DT)
+    for block in model.stage.blocks:  # own parameters away from their initial values
+        for name in block.carried_parameters:
+            with torch.no_grad():
+                block.get_parameter(name).add_(0.05)
+    y0 = torch.randn(4, 2, dtype=DT)
+    swapped = swap_scheme(model, scheme, steps=2 * model.stage.steps)
+    assert torch.equal(run(swapped, y0), run(refine_model(model), y0))
+
+
+def test_swap_carries_the_momentum_coefficient_unless_given():
+    model = odenets.create_model("momentum_resnet_vector", scheme_kwargs={"gamma": 0.8}).to(DT)
+    swapped = swap_scheme(model, "momentum_resnet", steps=8)
+    assert {b.gamma for b in swapped.stage.blocks} == {0.8}
+    assert swap_scheme(model, "momentum_resnet", gamma=0.3).stage.blocks[0].gamma == 0.3

@@ -102,3 +102,29 @@ def test_any_user_module_is_integrated_in_one_call(scheme):
     out = odenets.Stage([block], horizon=0.3, steps=3)(y)
     assert out.shape == y.shape and torch.isfinite(out).all()
     assert not torch.allclose(out, y)
+
+
+class ParameterFreeField(nn.Module):
+    """A field whose layout cannot be read from a weight: ``F(y) = −sin(y)``."""
+
+    def forward(self, y):
+        return -torch.sin(y)
+
+
+def test_create_block_passes_channels_and_ndim_to_a_scheme_that_takes_them():
+    """IMEX around a user field (docs/continuous.md): ``channels``/``ndim`` reach the scheme."""
+    with pytest.raises(ValueError, match="pass channels= and ndim="):
+        odenets.create_block("imex", ParameterFreeField(), h=0.5)
+    block = odenets.create_block("imex", ParameterFreeField(), h=0.5, channels=3, ndim=1)
+    assert (block.channels, block.ndim) == (3, 1)
+    y = torch.randn(2, 3, 8)
+    assert block(y).shape == y.shape
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS if not n.endswith("_vector")])
+def test_image_and_signal_models_declare_the_size_of_their_data(name):
+    """What ``odenets diagnose`` feeds a fresh model: declared by its builder, not guessed."""
+    from odenets.registry import model_builder
+
+    spatial = model_builder(name).spatial_size
+    assert len(spatial) in (1, 2) and all(isinstance(n, int) and n > 0 for n in spatial)

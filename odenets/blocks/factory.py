@@ -36,7 +36,7 @@ def default_fields(
 
 
 def create_block(
-    scheme: str,
+    scheme: str | type[Block],
     field: nn.Module | tuple[nn.Module, ...] | None = None,
     *,
     h: float,
@@ -48,20 +48,25 @@ def create_block(
 ) -> Block:
     """Build one block of ``scheme`` with step ``h``.
 
-    ``field`` is any ``nn.Module`` mapping a state to its derivative (or a tuple of two for
-    a two-field scheme; one is duplicated with fresh weights). Without ``field``, the
-    scheme's default field is built for ``channels`` channels in ``ndim`` dimensions
-    (``field_name``/``field_kwargs`` choose and configure another registered field).
-    ``scheme_kwargs`` go to the scheme (e.g. ``start=`` for leapfrog, ``tableau=`` for RK).
+    ``scheme`` is a registered name or a Block class. ``field`` is any ``nn.Module``
+    mapping a state to its derivative (or a tuple of two for a two-field scheme; one is
+    duplicated with fresh weights). Without ``field``, the scheme's default field is built
+    for ``channels`` channels in ``ndim`` dimensions (``field_name``/``field_kwargs`` choose
+    and configure another registered field). ``scheme_kwargs`` go to the scheme (e.g.
+    ``start=`` for leapfrog, ``tableau=`` for RK); so do ``channels`` and ``ndim`` when the
+    scheme accepts them (IMEX around a user field).
 
     >>> block = create_block("rk4", my_field, h=0.1)  # doctest: +SKIP
     """
-    cls = get_scheme(scheme)
-    _check_scheme_kwargs(cls, scheme_kwargs)
+    cls = get_scheme(scheme) if isinstance(scheme, str) else scheme
+    accepted = scheme_options(cls)
+    _check_scheme_kwargs(cls, scheme_kwargs, accepted)
+    layout = {"channels": channels, "ndim": ndim}
+    scheme_kwargs.update({k: v for k, v in layout.items() if v is not None and k in accepted})
     if field is None:
         if channels is None or ndim is None:
             raise ValueError(
-                f"create_block({scheme!r}) needs either a vector field module or both "
+                f"create_block({cls.name!r}) needs either a vector field module or both "
                 f"`channels` and `ndim` to build the scheme's default field"
             )
         field = default_fields(cls, channels, ndim, field_name, **(field_kwargs or {}))
@@ -70,9 +75,13 @@ def create_block(
     return cls(field, h=h, **scheme_kwargs)
 
 
-def _check_scheme_kwargs(cls: type[Block], kwargs: dict) -> None:
+def scheme_options(cls: type[Block]) -> set[str]:
+    """The options a scheme's constructor accepts besides its fields and step."""
     params = inspect.signature(cls.__init__).parameters
-    accepted = {name for name in params if name not in ("self", "fields", "h")}
+    return {name for name in params if name not in ("self", "fields", "h")}
+
+
+def _check_scheme_kwargs(cls: type[Block], kwargs: dict, accepted: set[str]) -> None:
     unknown = sorted(set(kwargs) - accepted)
     if unknown:
         raise ValueError(

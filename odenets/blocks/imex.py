@@ -49,6 +49,7 @@ class ImexBlock(ImplicitBlock):
     name = "imex"
     order = 1
     default_field = "symmetric"
+    carried_parameters = ("weight",)  # L
 
     def __init__(
         self,
@@ -155,6 +156,22 @@ class ImexBlock(ImplicitBlock):
     def step(self, y: torch.Tensor) -> torch.Tensor:
         self._check_input(y)
         return self.solve(y + self.h * self.field(y))
+
+    # ------------------------------------------------------------------ refinement and swaps
+    def swap_refusal(self, target) -> str | None:
+        if issubclass(target, ImexBlock):
+            return None
+        return (
+            f"'imex' discretises y' = F(y) − LᵀL y and {target.name!r} has no implicit operator "
+            f"to hold the trained L (swap to 'imex' with other steps instead)"
+        )
+
+    def carry_from(self, source) -> None:
+        """The source's ``L`` if it has one, else ``L = 0``: the same ODE ``y' = F(y)``."""
+        super().carry_from(source)
+        if "weight" not in source.carried_parameters:
+            with torch.no_grad():
+                self.weight.zero_()
 
     # --------------------------------------------------------------------------- validation
     def _check_spatial(self, spatial: tuple[int, ...]) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ..registry import register_scheme
-from ..stability import CharacteristicPolynomial
-from .base import History, HistoryBlock, ODEForm, ReversibleBlock
+from ..stability import CharacteristicPolynomial, StabilityFunction
+from ._vjp import add_into, field_vjp
+from .base import History, HistoryBlock, ODEForm, ReversibleBlock, Starter
 
 _LEAPFROG_RHO = CharacteristicPolynomial(
     coefficients=((1.0,), (-2.0, -1.0), (1.0,)),
@@ -12,7 +13,19 @@ _LEAPFROG_RHO = CharacteristicPolynomial(
     argument="h²·λ(∂F/∂y) for y'' = F(y)",
     step_power=2,
 )
-STARTS = ("rest", "taylor")
+_ARGUMENT = "h²·λ(∂F/∂y) for y'' = F(y)"
+#: the first step from each initial history, ``y₀ ↦ y₁``, on ``y'' = μy`` (``z = h²μ``)
+STARTERS = {
+    "rest": Starter(
+        "y₋₁ = y₀ (at rest): y₁ = y₀ + h² F(y₀)",
+        StabilityFunction((1.0, 1.0), formula="R(z) = 1 + z", argument=_ARGUMENT, step_power=2),
+    ),
+    "taylor": Starter(
+        "y₋₁ = y₀ + h²/2 F(y₀) (Taylor): y₁ = y₀ + h²/2 F(y₀)",
+        StabilityFunction((1.0, 0.5), formula="R(z) = 1 + z/2", argument=_ARGUMENT, step_power=2),
+    ),
+}
+STARTS = tuple(STARTERS)
 
 
 @register_scheme
@@ -26,28 +39,33 @@ class LeapfrogBlock(HistoryBlock, ReversibleBlock):
 
     ``start="rest"`` (the papers' ``y₋₁ = y₀``) fixes the velocity to zero half a step
     early, so a whole stage is only first-order accurate for ``y'(0) = 0``;
-    ``start="taylor"`` (``y₋₁ = y₀ + h²/2 F(y₀)``) keeps second order. ``self.order`` is
-    the order of the stage with the chosen start.
+    ``start="taylor"`` (``y₋₁ = y₀ + h²/2 F(y₀)``) keeps second order. ``block.order`` and
+    ``block.starter`` are those of the chosen start (the class data: of the default).
     """
 
     name = "leapfrog"
     ode_form = ODEForm.SECOND_ORDER
-    order = 2
+    order = 1
     default_field = "symmetric"
+    declared_starter = STARTERS["rest"]
 
     def __init__(self, fields, h: float, start: str = "rest"):
         super().__init__(fields, h)
         if start not in STARTS:
             raise ValueError(f"leapfrog start must be one of {list(STARTS)}, got {start!r}")
-        self.start = start
+        self.start_kind = start
         self.order = 2 if start == "taylor" else 1
 
     @classmethod
     def declared_stability(cls):
         return _LEAPFROG_RHO
 
+    @property
+    def starter(self) -> Starter:
+        return STARTERS[self.start_kind]
+
     def init(self, y0):
-        if self.start == "rest":
+        if self.start_kind == "rest":
             return History(y0, y0)
         return History(y0 + (0.5 * self.h**2) * self.field(y0), y0)
 
@@ -59,5 +77,15 @@ class LeapfrogBlock(HistoryBlock, ReversibleBlock):
         y, y_next = state
         return History(2 * y - y_next + self.h**2 * self.field(y), y)
 
+    def reverse(self, state: History, grads, param_grads: dict):
+        """The inverse fused with the VJP of the step: the field is evaluated once."""
+        y, y_next = state
+        grad_y, grad_next = grads
+        h2 = self.h**2
+        f, pulled = field_vjp(self.field, y, grad_next, h2, param_grads)
+        y_prev = 2 * y - y_next + h2 * f
+        grad_current = add_into(add_into(pulled, grad_next, 2), grad_y)
+        return History(y_prev, y), (-grad_next, grad_current)
+
     def extra_repr(self) -> str:
-        return f"h={self.h:g}, start={self.start!r}"
+        return f"h={self.h:g}, start={self.start_kind!r}"

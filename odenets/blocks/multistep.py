@@ -6,8 +6,16 @@ import torch
 from torch import nn
 
 from ..registry import register_scheme
-from ..stability import CharacteristicPolynomial
-from .base import History, HistoryBlock
+from ..stability import CharacteristicPolynomial, StabilityFunction
+from .base import History, HistoryBlock, Starter
+
+
+def lm_starter(k: float) -> Starter:
+    """From the history at rest the first step is forward Euler with step ``(1 + k) h``."""
+    return Starter(
+        "y₋₁ = y₀ (at rest): y₁ = y₀ + (1 + k) h F(y₀), forward Euler with step (1 + k) h",
+        StabilityFunction((1.0, 1.0 + k), formula=f"R(z) = 1 + (1 + k) z, k = {k:.4g}"),
+    )
 
 
 @register_scheme
@@ -27,11 +35,17 @@ class LMBlock(HistoryBlock):
     name = "lm"
     order = 1
     default_field = "residual"
+    carried_parameters = ("k",)
+    declared_starter = lm_starter(0.0)
 
     def __init__(self, fields, h: float, k_init: tuple[float, float] = (-0.1, 0.0)):
         super().__init__(fields, h)
         low, high = k_init
         self.k = nn.Parameter(torch.empty(()).uniform_(low, high))
+
+    @property
+    def starter(self) -> Starter:
+        return lm_starter(float(self.k.detach()))
 
     @staticmethod
     def characteristic_polynomial(k: float) -> CharacteristicPolynomial:
@@ -47,9 +61,6 @@ class LMBlock(HistoryBlock):
     @classmethod
     def declared_stability(cls):
         return cls.characteristic_polynomial(0.0)
-
-    def init(self, y0):
-        return History(y0, y0)
 
     def step(self, state: History) -> History:
         y_prev, y = state

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import inspect
+import functools
 import math
+from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torchdiffeq
 from torch import nn
-from torchdiffeq._impl.odeint import SOLVERS
 
 from .._validation import check_positive_int
 from ..registry import register_scheme
 from ..stability import StabilityFunction
-from .base import AdaptiveBlock
+from .base import AdaptiveBlock, Block
 
 
 class TimeDependentField(nn.Module):
@@ -37,7 +36,8 @@ class NodeBlock(AdaptiveBlock):
     ``atol`` and solver ``options`` (e.g. ``{"step_size": 0.1}`` for fixed-grid methods;
     without it a fixed-grid method takes one step of size ``h``). ``adjoint=True``
     back-propagates with the adjoint ODE (``odeint_adjoint``: memory independent of the
-    number of solver steps); it is a plain attribute that memory policies may switch.
+    number of solver steps); it is the block's own setting, which ``memory="adjoint"``
+    overrides per call through ``solve(y, adjoint=True)`` without changing it.
     ``augment=p`` appends ``p`` zero channels at ``init`` and drops them at ``output``
     (augmented Neural ODE, Dupont et al. 2019): the field acts on ``C + p`` channels.
 
@@ -65,9 +65,9 @@ class NodeBlock(AdaptiveBlock):
         augment: int = 0,
     ):
         super().__init__(fields, h)
-        if method not in SOLVERS:
+        if method not in ODE_METHODS:
             raise ValueError(
-                f"Unknown ODE method {method!r}; valid torchdiffeq methods: {sorted(SOLVERS)}"
+                f"Unknown ODE method {method!r}; valid torchdiffeq methods: {sorted(ODE_METHODS)}"
             )
         self.method = method
         self.rtol = _check_tolerance(rtol, "rtol")
@@ -77,7 +77,7 @@ class NodeBlock(AdaptiveBlock):
             raise TypeError(f"adjoint must be True or False, got {adjoint!r}")
         self.adjoint = adjoint
         self.augment = 0 if augment == 0 else check_positive_int(augment, "augment")
-        self.order = _ORDERS.get(method, getattr(SOLVERS[method], "order", 1))
+        self.order = ODE_METHODS[method].order
         self.nfe_forward = 0
         self._backward_calls = [0]
 
@@ -106,18 +106,32 @@ class NodeBlock(AdaptiveBlock):
     def output(self, state: torch.Tensor) -> torch.Tensor:
         return state[:, : state.shape[1] - self.augment] if self.augment else state
 
-    def step(self, y: torch.Tensor) -> torch.Tensor:
+    def solve(self, y: torch.Tensor, *, adjoint: bool) -> torch.Tensor:
+        """``y(h)``; ``adjoint=True`` differentiates by the adjoint ODE (``odeint_adjoint``)."""
         forward_calls = [0]
         func = _ODEFunc(self.field, self.time_dependent, forward_calls)
         t = torch.tensor([0.0, self.h], dtype=y.dtype, device=y.device)
         kwargs = dict(rtol=self.rtol, atol=self.atol, method=self.method, options=self.options)
-        if self.adjoint:
+        if adjoint:
             solution = torchdiffeq.odeint_adjoint(func, y, t, **kwargs)
         else:
             solution = torchdiffeq.odeint(func, y, t, **kwargs)
         self.nfe_forward = forward_calls[0]
         self._backward_calls = func.calls = [0]  # later calls come from the adjoint solve
         return solution[-1]
+
+    # ---------------------------------------------------------------------- swaps
+    def swap_refusal(self, target: type[Block]) -> str | None:
+        if issubclass(target, NodeBlock) or not (self.augment or self.time_dependent):
+            return None
+        what = "augmented channels" if self.augment else "a time-dependent field F(y, t)"
+        return (
+            f"this node block has {what}, which fixed-step blocks (calling F(y)) cannot "
+            f"represent; swap to 'node' with method='rk4' or 'euler' instead"
+        )
+
+    def swap_options(self) -> dict:
+        return {"augment": self.augment}
 
     def extra_repr(self) -> str:
         extra = f", augment={self.augment}" if self.augment else ""
@@ -142,48 +156,103 @@ class _ODEFunc(nn.Module):
 
 
 # ------------------------------------------------------------------------- method facts
-# orders of the multistep / external methods (the RK classes carry their own `order`)
-_ORDERS = {"explicit_adams": 4, "implicit_adams": 4, "fixed_adams": 4}
-# fixed-grid explicit RK methods with s = p ≤ 4: R(z) is the Taylor polynomial of degree p
-_TAYLOR_DEGREE = {"euler": 1, "midpoint": 2, "heun2": 2, "heun3": 3, "rk4": 4}
+@dataclass(frozen=True)
+class ODEMethod:
+    """What the library knows of a torchdiffeq method (from torchdiffeq's documentation).
+
+    ``kind``: ``"adaptive"`` (embedded explicit RK pair, error-controlled), ``"fixed"``
+    (explicit RK on a fixed grid), ``"multistep"`` (Adams, fixed grid) or ``"external"``
+    (scipy); ``order``: of the propagated solution (for multistep, the largest of the
+    variable order); ``options``: the keyword options its solver takes.
+    """
+
+    kind: str
+    order: int
+
+    @property
+    def options(self) -> frozenset[str]:
+        return _OPTIONS[self.kind]
+
+    @property
+    def explicit_runge_kutta(self) -> bool:
+        return self.kind in ("adaptive", "fixed")
+
+
+_ADAPTIVE = {"first_step", "safety", "ifactor", "dfactor", "max_num_steps", "step_t", "jump_t",
+             "dtype", "max_step", "min_step"}  # fmt: skip
+_FIXED = {"step_size", "grid_constructor", "perturb", "interp"}
+_OPTIONS = {
+    "adaptive": frozenset(_ADAPTIVE | {"norm"}),
+    "fixed": frozenset(_FIXED | {"norm"}),
+    "multistep": frozenset(_FIXED | {"max_order", "max_iters", "implicit", "norm"}),
+    "external": frozenset({"solver", "max_step", "min_step", "norm"}),
+}
+#: torchdiffeq's methods (its README and FURTHER_DOCUMENTATION); ``scipy_solver``'s order
+#: depends on the scipy method it wraps, so it is declared 1 (no claim)
+ODE_METHODS = {
+    "dopri8": ODEMethod("adaptive", 8),
+    "dopri5": ODEMethod("adaptive", 5),
+    "bosh3": ODEMethod("adaptive", 3),
+    "fehlberg2": ODEMethod("adaptive", 2),
+    "adaptive_heun": ODEMethod("adaptive", 2),
+    "euler": ODEMethod("fixed", 1),
+    "midpoint": ODEMethod("fixed", 2),
+    "heun2": ODEMethod("fixed", 2),
+    "heun3": ODEMethod("fixed", 3),
+    "rk4": ODEMethod("fixed", 4),
+    "explicit_adams": ODEMethod("multistep", 4),
+    "implicit_adams": ODEMethod("multistep", 4),
+    "fixed_adams": ODEMethod("multistep", 4),
+    "scipy_solver": ODEMethod("external", 1),
+}
+_ARG = "dt·λ(∂F/∂y), dt the solver's internal step"
+#: highest degree of R(z) the measurement resolves (dopri8 has 13 stages)
+_MAX_DEGREE = 16
 
 
 def method_stability(method: str) -> StabilityFunction:
-    """Stability function ``R(z)`` of a torchdiffeq method, computed from its tableau.
+    """Stability function ``R(z)`` of one step of a torchdiffeq explicit Runge–Kutta method.
 
-    Explicit RK: ``R(z) = 1 + Σ_k (bᵀA^{k−1}𝟙) z^k`` (e.g. dopri5: degree 6, last coefficient
-    1/600). Variable-order multistep and external (scipy) methods have no single ``R(z)``.
+    Measured from the method itself through torchdiffeq's public ``odeint``: one step of
+    size 1 on ``y' = N y``, ``N`` the nilpotent shift (``N e_k = e_{k+1}``), from ``e_0``.
+    Every stage of an explicit RK step is a polynomial in ``N`` applied to ``y₀``, so the
+    step returns ``R(N) e_0 = Σ_k c_k e_k``: the coefficients of ``R``, exact up to
+    round-off (e.g. dopri5: degree 6, last coefficient 1/600). Variable-order multistep and
+    external (scipy) methods have no single ``R(z)``.
     """
-    if method in _TAYLOR_DEGREE:
-        p = _TAYLOR_DEGREE[method]
-        coefficients = tuple(1.0 / math.factorial(k) for k in range(p + 1))
-        return StabilityFunction(coefficients, formula=f"R(z) = Σ_(k≤{p}) z^k/k!", argument=_ARG)
-    tableau = getattr(SOLVERS[method], "tableau", None)
-    if tableau is None:
+    if not ODE_METHODS[method].explicit_runge_kutta:
+        rk = sorted(m for m, facts in ODE_METHODS.items() if facts.explicit_runge_kutta)
         raise ValueError(
             f"ODE method {method!r} is a variable-order multistep or external solver: it has "
-            f"no single stability function R(z); use an explicit Runge–Kutta method "
-            f"({sorted(_TAYLOR_DEGREE)} or an adaptive RK such as 'dopri5')"
+            f"no single stability function R(z); use an explicit Runge–Kutta method ({rk})"
         )
-    b = tableau.c_sol.double().numpy()
-    s = len(b)
-    a = np.zeros((s, s))
-    for i, row in enumerate(tableau.beta):
-        a[i + 1, : len(row)] = row.double().numpy()
-    coefficients, v = [1.0], np.ones(s)
-    for _ in range(s):
-        coefficients.append(float(b @ v))
-        v = a @ v
-    while abs(coefficients[-1]) < 1e-15:
-        coefficients.pop()
+    coefficients = _measured_coefficients(method)
     return StabilityFunction(
-        tuple(coefficients),
-        formula=f"R(z) = polynomial of degree {len(coefficients) - 1} ({method} tableau)",
+        coefficients,
+        formula=f"R(z) = polynomial of degree {len(coefficients) - 1} ({method}, measured)",
         argument=_ARG,
     )
 
 
-_ARG = "dt·λ(∂F/∂y), dt the solver's internal step"
+@functools.cache
+def _measured_coefficients(method: str) -> tuple[float, ...]:
+    n = _MAX_DEGREE + 1
+    shift = torch.diag(torch.ones(n - 1, dtype=torch.float64), -1)
+    e0 = torch.zeros(n, dtype=torch.float64)
+    e0[0] = 1.0
+    fixed = ODE_METHODS[method].kind == "fixed"
+    # one step of size 1: a fixed grid of one cell, or a first step that is always accepted
+    options = {"step_size": 1.0} if fixed else {"first_step": 1.0}
+    t = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    with torch.no_grad():
+        y1 = torchdiffeq.odeint(lambda _, y: shift @ y, e0, t, rtol=1e30, atol=1e30,
+                                method=method, options=options)[-1]  # fmt: skip
+    coefficients = y1.tolist()
+    if coefficients[-1] != 0.0:
+        raise RuntimeError(f"R(z) of {method!r} has degree > {_MAX_DEGREE}: not resolved")
+    while len(coefficients) > 1 and abs(coefficients[-1]) < 1e-15:
+        coefficients.pop()
+    return tuple(coefficients)
 
 
 def _check_tolerance(value, what: str) -> float:
@@ -199,7 +268,7 @@ def _check_options(method: str, options: dict | None) -> dict:
         return {}
     if not isinstance(options, dict):
         raise TypeError(f"options must be a dict of solver options, got {type(options).__name__}")
-    allowed = _solver_options(SOLVERS[method])
+    allowed = ODE_METHODS[method].options
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise ValueError(
@@ -209,17 +278,3 @@ def _check_options(method: str, options: dict | None) -> dict:
     if "step_size" in options and options["step_size"] is not None:
         _check_tolerance(options["step_size"], "options['step_size']")
     return dict(options)
-
-
-def _solver_options(solver: type) -> set[str]:
-    """Keyword options of a torchdiffeq solver class (its ``__init__`` chain) and ``norm``."""
-    names = {"norm"}
-    for cls in solver.__mro__:
-        init = cls.__dict__.get("__init__")
-        if init is None:
-            continue
-        params = inspect.signature(init).parameters.values()
-        names |= {p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD}
-        if not any(p.kind is p.VAR_KEYWORD for p in params):
-            break
-    return names - {"self", "func", "y0", "rtol", "atol"}

@@ -91,11 +91,17 @@ class RungeKuttaBlock(Block):
     """Explicit Runge–Kutta step ``y⁺ = y + h Σ_i b_i k_i``, ``k_i = F(y + h Σ_j a_ij k_j)``.
 
     Any validated :class:`ButcherTableau` can be passed as ``tableau``; its order and
-    stability function ``R(z) = 1 + z bᵀ(I − zA)⁻¹𝟙`` are read from it.
+    stability function ``R(z) = 1 + z bᵀ(I − zA)⁻¹𝟙`` are read from it. A subclass sets
+    ``tableau`` only: its class-level ``order`` is the tableau's.
     """
 
     name = "rk"
     tableau: ButcherTableau = RK4
+    order = tableau.order
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.order = cls.tableau.order
 
     def __init__(self, fields, h: float, tableau: ButcherTableau | None = None):
         super().__init__(fields, h)
@@ -135,7 +141,6 @@ class RK2Block(RungeKuttaBlock):
     """
 
     name = "rk2"
-    order = 2
     tableau = HEUN
 
 
@@ -148,5 +153,4 @@ class RK4Block(RungeKuttaBlock):
     """
 
     name = "rk4"
-    order = 4
     tableau = RK4

@@ -29,9 +29,9 @@ class SSPRK3Block(RungeKuttaBlock):
     coefficient 1). That is why it is the time stepper of WENO and MUSCL schemes. On the
     linear test equation it has the stability function of every three-stage third-order
     method, ``R(z) = 1 + z + z²/2 + z³/6``: the region reaches ``−2.513`` on the real axis
-    and ``±√3 i`` on the imaginary axis.
+    and ``±√3 i`` on the imaginary axis. Explicit, not reversible (``|R| < 1`` damps).
+    Order and stability are read from the tableau.
     """
 
     name = "ssprk3"
-    order = 3
     tableau = SSP_RK3

@@ -19,7 +19,14 @@ import torch
 from torch import nn
 
 from .._validation import check_positive_int
-from ..blocks.base import AdaptiveBlock, Block, ImplicitBlock, ReversibleBlock, StateLayout
+from ..blocks.base import (
+    AdaptiveBlock,
+    Block,
+    ImplicitBlock,
+    ReversibleBlock,
+    StateLayout,
+    state_argument,
+)
 from .network import (
     find_stages,
     gradient_norms,
@@ -151,7 +158,7 @@ def _analyse_block(stage_index, j, block, states, k, method, threshold, step_map
     spectra, step_spectra, rev = [], [], []
     implicit = None
     for state in states:
-        ops = block_operators(block, state, want_step)
+        ops = block_operators(block, state, want_step, first=j == 0)
         spectra.append(eigenvalues(ops.argument, k, method, threshold, seed))
         fallback = getattr(ops.argument, "note", "")  # e.g. torch.func → autograd
         if fallback and fallback not in notes:
@@ -163,12 +170,11 @@ def _analyse_block(stage_index, j, block, states, k, method, threshold, step_map
             step_spectra.append(eigenvalues(ops.step, step_k, method, 2 * threshold, seed))
         elif ops.step_note and ops.step_note not in notes:
             notes.append(ops.step_note)
-        err = reversibility_error(block, state)
+        err = reversibility_error(block, state, first=j == 0)
         if err is not None:
             rev.append(err)
         if implicit is None:
-            y = state if isinstance(state, torch.Tensor) else state[-1]
-            implicit = _implicit_eigenvalues(block, y, notes)
+            implicit = _implicit_eigenvalues(block, state_argument(state), notes)
     for s in spectra + step_spectra:
         if s.note and s.note not in notes:
             notes.append(s.note)
@@ -351,10 +357,7 @@ def _argument_dim(stage, y0) -> int:
     """Dimension of the space the block's stability argument acts on."""
     with torch.no_grad():
         state = stage.blocks[0].init(y0)
-    layout = stage.scheme.state_layout
-    if layout is StateLayout.TWO_FIELD:
-        return state.y.numel()
-    return (state.current if layout is StateLayout.HISTORY else state).numel()
+    return state_argument(state).numel()
 
 
 def compact_summary(model: nn.Module, batch, k: int = 4, max_examples: int = 64) -> dict:

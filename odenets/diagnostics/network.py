@@ -14,7 +14,6 @@ Singular values of the input–output and stage maps come from
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..blocks.base import AdaptiveBlock, Block, ReversibleBlock
+from ..refine import refine_model
 from ..stage import Stage
 from .operators import LinearizedMap, flatten_state, state_tensors
 
@@ -62,12 +62,12 @@ def perturbation_growth(
     return {"linear": linear, "finite": finite}
 
 
-def reversibility_error(block: Block, state) -> float | None:
-    """``‖inverse(step(s)) − s‖ / ‖s‖``; ``None`` if not reversible or ``s`` has no history."""
-    if not isinstance(block, ReversibleBlock):
+def reversibility_error(block: Block, state, first: bool = False) -> float | None:
+    """``‖inverse(step(s)) − s‖ / ‖s‖``; ``None`` if not reversible or, for the first step
+    of a stage (``first``), if the scheme takes it with a starter step that ``inverse`` does
+    not undo."""
+    if not isinstance(block, ReversibleBlock) or (first and block.has_own_starter):
         return None
-    if any(t is None for t in (state if isinstance(state, tuple) else (state,))):
-        return None  # the starter step of a history block is not invertible
     with torch.no_grad():
         back = block.inverse(block.step(state))
         s = flatten_state(state)
@@ -139,30 +139,6 @@ def gradient_norms(model: nn.Module, x: torch.Tensor, labels=None, seed: int = 0
 
 
 # ------------------------------------------------------------------------------ refinement
-def _refine_piecewise_constant(model: nn.Module) -> nn.Module:
-    """Fallback refinement: each step of ``h`` becomes two steps of ``h/2`` with the same
-    weights (piecewise-constant weights in time); shared-weight stages keep their block."""
-    refined = copy.deepcopy(model)
-    for name, stage in find_stages(refined):
-        if stage.shared:
-            blocks = [stage.blocks[0]]
-        else:
-            blocks = [copy.deepcopy(b) for b in stage.blocks for _ in range(2)]
-        new = Stage(blocks, stage.horizon, steps=2 * stage.steps, memory=stage.memory)
-        parent_name, _, attr = name.rpartition(".")
-        parent = refined.get_submodule(parent_name) if parent_name else refined
-        setattr(parent, attr, new)
-    return refined
-
-
-def _refiner():
-    try:
-        from ..refine import refine_model
-    except ImportError:
-        return _refine_piecewise_constant, "piecewise-constant weights (odenets.refine absent)"
-    return refine_model, "odenets.refine.refine_model"
-
-
 def refinement_consistency(model: nn.Module, x: torch.Tensor) -> dict:
     """Output change under depth refinement ``N → 2N → 4N`` and the observed order.
 
@@ -172,10 +148,10 @@ def refinement_consistency(model: nn.Module, x: torch.Tensor) -> dict:
     stages = find_stages(model)
     if any(isinstance(b, AdaptiveBlock) for _, s in stages for b in s.blocks):
         return {"skipped": "adaptive blocks choose their own steps; refinement does not apply"}
-    refine, how = _refiner()
+    how = "odenets.refine.refine_model"
     try:
-        twice = refine(model)
-        four = refine(twice)
+        twice = refine_model(model)
+        four = refine_model(twice)
     except ValueError as err:
         return {"skipped": f"refinement not possible: {err}"}
     with torch.no_grad():

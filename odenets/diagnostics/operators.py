@@ -18,7 +18,7 @@ import torch
 from scipy.sparse.linalg import LinearOperator
 from torch.func import jacrev, jvp, linearize, vjp
 
-from ..blocks.base import History, Pair
+from ..blocks.base import state_leaves, state_like
 
 
 def quiet_jvp(fn, primals, tangents):
@@ -33,12 +33,8 @@ LINEARIZE_AFTER = 64
 
 
 def state_tensors(state) -> list[torch.Tensor]:
-    """The tensors of a state (a tensor, ``Pair`` or ``History``); ``None`` entries dropped."""
-    if isinstance(state, torch.Tensor):
-        return [state]
-    if isinstance(state, (Pair, History)):
-        return [t for t in state if t is not None]
-    raise TypeError(f"expected a tensor, Pair or History state, got {type(state).__name__}")
+    """The tensors of a state (its leaves, :func:`odenets.blocks.base.state_leaves`)."""
+    return list(state_leaves(state))
 
 
 def flatten_state(state) -> torch.Tensor:
@@ -52,9 +48,7 @@ def unflattener(state) -> Callable[[torch.Tensor], object]:
 
     def unflatten(flat: torch.Tensor):
         parts = [p.reshape(s) for p, s in zip(torch.split(flat, sizes), shapes, strict=True)]
-        if isinstance(state, torch.Tensor):
-            return parts[0]
-        return type(state)(*parts)
+        return state_like(state, parts)
 
     return unflatten
 

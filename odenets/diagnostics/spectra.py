@@ -20,7 +20,7 @@ import torch
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs, eigsh, svds
 
 from .._validation import check_positive_int
-from ..blocks.base import Block, History, StateLayout
+from ..blocks.base import Block
 from .operators import ComposedMap, LinearizedMap
 
 #: state dimension up to which the Jacobian is formed densely (see results/bench_spectra.md)
@@ -214,7 +214,7 @@ class BlockOperators:
     ``∂F_Y/∂Z·∂F_Z/∂Y`` for two-field blocks), linearised at the state entering the block
     (two-field blocks: ``F_Z`` at the updated ``Y⁺`` that the step feeds it);
     ``step``: the Jacobian of the one-step map on the whole state (``None`` when not asked
-    for or not square, e.g. the starter step of a history block).
+    for, or for the starter step that opens a stage).
     """
 
     argument: LinearizedMap | ComposedMap
@@ -222,24 +222,21 @@ class BlockOperators:
     step_note: str = ""
 
 
-def block_operators(block: Block, state, step_map: bool) -> BlockOperators:
-    """Build the linearised operators of ``block`` at ``state`` from its class data."""
-    layout = block.state_layout
-    if layout is StateLayout.TWO_FIELD:
-        field_y, field_z = block.fields[0], block.fields[1]
-        # the partitioned step updates Y first (the sweep its declared ρ describes): F_Y is
-        # read at the entering Z and F_Z at the updated Y⁺, so linearise them there; then
-        # the step map's spectrum is exactly ρ's roots at z = h²λ(∂F_Y/∂Z·∂F_Z/∂Y)
-        with torch.no_grad():
-            y_next = block.step(state).y
-        argument = ComposedMap(LinearizedMap(field_y, state.z), LinearizedMap(field_z, y_next))
-    else:
-        y = state.current if layout is StateLayout.HISTORY else state
-        argument = LinearizedMap(block.fields[0], y)
+def block_operators(block: Block, state, step_map: bool, first: bool = False) -> BlockOperators:
+    """Build the linearised operators of ``block`` at ``state`` from its class data.
+
+    ``first``: the state enters the first step of a stage, which a scheme with a starter
+    step of its own takes with ``start`` (its stability is ``block.starter``'s).
+    """
+    maps = [LinearizedMap(field, point) for field, point in block.argument_factors(state)]
+    argument = maps[0] if len(maps) == 1 else ComposedMap(*maps)
     step, note = None, ""
     if step_map:
-        if isinstance(state, History) and state.previous is None:
-            note = "step map skipped: starter step (no history yet), not a square map"
+        if first and block.has_own_starter:
+            note = (
+                "step map skipped: the first step is the scheme's starter "
+                f"({block.starter.formula}), not the step whose stability is declared"
+            )
         else:
             step = LinearizedMap(block.step, state)
     return BlockOperators(argument, step, note)

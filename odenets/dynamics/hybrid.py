@@ -17,10 +17,11 @@ from torchdiffeq import odeint
 
 from .._validation import check_positive_int
 from ..blocks.base import ODEForm
-from ..blocks.factory import create_block
+from ..blocks.factory import create_block, scheme_options
+from ..blocks.node import ODE_METHODS
 from ..registry import get_scheme
 
-ODEINT_METHODS = ("rk4", "dopri5", "dopri8", "bosh3", "adaptive_heun", "euler", "midpoint")
+ODEINT_METHODS = tuple(ODE_METHODS)  # every torchdiffeq method
 
 
 class HybridField(nn.Module):
@@ -101,9 +102,10 @@ class DynamicsModel(nn.Module):
             self.field = field
             self.block = None
         else:
-            options = {}
-            if integrator == "node":  # the zoo's Neural ODE block, one solve per interval
-                options = dict(method=method, rtol=rtol, atol=atol, adjoint=adjoint)
+            # solver settings go to a scheme that takes them (the zoo's Neural ODE block)
+            accepted = scheme_options(get_scheme(integrator))
+            solver = dict(method=method, rtol=rtol, atol=atol, adjoint=adjoint)
+            options = {k: v for k, v in solver.items() if k in accepted}
             self.block = create_block(integrator, field, h=self.dt / self.substeps, **options)
             self.field = self.block.fields[0] if len(self.block.fields) == 1 else self.block.fields
         self.nfe = 0
@@ -121,7 +123,7 @@ class DynamicsModel(nn.Module):
         with counter:
             if self.block is None:
                 times = self.dt * torch.arange(n_times, dtype=y0.dtype, device=y0.device)
-                fixed = self.method in ("rk4", "euler", "midpoint")
+                fixed = "step_size" in ODE_METHODS[self.method].options
                 options = {"step_size": self.dt / self.substeps} if fixed else None
                 out = odeint(
                     lambda t, y: self.field(y), y0, times, method=self.method,
@@ -129,10 +131,11 @@ class DynamicsModel(nn.Module):
                 )  # fmt: skip
                 out = out.movedim(0, 1)
             else:
-                state, outs = self.block.init(y0), [y0]
+                state, outs, first = self.block.init(y0), [y0], True
                 for _ in range(n_times - 1):
                     for _ in range(self.substeps):
-                        state = self.block.step(state)
+                        state = self.block.start(state) if first else self.block.step(state)
+                        first = False
                     outs.append(self.block.output(state))
                 out = torch.stack(outs, dim=1)
         self.nfe = counter.count

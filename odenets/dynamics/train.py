@@ -32,7 +32,6 @@ the truth), learning_curve.png.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 from dataclasses import dataclass, field
 from functools import partial
@@ -41,6 +40,7 @@ from pathlib import Path
 import torch
 
 from .._validation import check_choice, unknown_name_error
+from ..blocks.factory import scheme_options
 from ..checkpoint import FORMAT, load_checkpoint
 from ..config import ConfigError
 from ..registry import get_scheme, list_schemes
@@ -167,7 +167,7 @@ class DynamicsConfig:
 
 
 def _takes_adjoint(scheme: str) -> bool:
-    return "adjoint" in inspect.signature(get_scheme(scheme).__init__).parameters
+    return "adjoint" in scheme_options(get_scheme(scheme))
 
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}

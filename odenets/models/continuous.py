@@ -150,9 +150,10 @@ _CONTINUOUS_OPTIONS = tuple(inspect.signature(ContinuousNet).parameters)
 _ODENET_OPTIONS = tuple(p for p in inspect.signature(ODENet).parameters if p != "scheme")
 
 
-def _variant(options: tuple[str, ...]):
+def _variant(options: tuple[str, ...], spatial_size: tuple[int, ...]):
     def decorator(fn):
         fn.accepted_overrides = options
+        fn.spatial_size = spatial_size  # the data the layout is for
         return register_model(fn)
 
     return decorator
@@ -169,43 +170,43 @@ _SIGNAL = dict(width=16, downsample=1, ndim=1)
 AUGMENT = 5
 
 
-@_variant(_CONTINUOUS_OPTIONS)
+@_variant(_CONTINUOUS_OPTIONS, (28, 28))
 def odenet_mnist(**overrides):
     """ODE-Net, MNIST (Chen et al. 2018): 64 channels, dopri5 at tol 1e-3 (208,266 weights)."""
     return _continuous({}, overrides)
 
 
-@_variant(_CONTINUOUS_OPTIONS)
+@_variant(_CONTINUOUS_OPTIONS, (28, 28))
 def anode_mnist(**overrides):
     """Augmented ODE-Net, MNIST (Dupont et al. 2019): Chen's layout, 5 zero channels added."""
     return _continuous(dict(augment=AUGMENT), overrides)
 
 
-@_variant(_CONTINUOUS_OPTIONS)
+@_variant(_CONTINUOUS_OPTIONS, (8, 8))
 def odenet_digits(**overrides):
     """ODE-Net on 8×8 digits: 16 channels, one stride-2 downsampling, one ODE block."""
     return _continuous(_DIGITS, overrides)
 
 
-@_variant(_CONTINUOUS_OPTIONS)
+@_variant(_CONTINUOUS_OPTIONS, (8, 8))
 def anode_digits(**overrides):
     """Augmented ODE-Net on 8×8 digits: as ``odenet_digits`` with 5 zero channels added."""
     return _continuous({**_DIGITS, "augment": AUGMENT}, overrides)
 
 
-@_variant(_CONTINUOUS_OPTIONS)
+@_variant(_CONTINUOUS_OPTIONS, (40,))
 def odenet_signal(**overrides):
     """ODE-Net on 1-D signals (B, 1, L): 16 channels, one stride-2 downsampling."""
     return _continuous(_SIGNAL, overrides)
 
 
-@_variant(_CONTINUOUS_OPTIONS)
+@_variant(_CONTINUOUS_OPTIONS, (40,))
 def anode_signal(**overrides):
     """Augmented ODE-Net on 1-D signals: as ``odenet_signal`` with 5 zero channels added."""
     return _continuous({**_SIGNAL, "augment": AUGMENT}, overrides)
 
 
-@_variant(_ODENET_OPTIONS)
+@_variant(_ODENET_OPTIONS, (32, 32))
 def imexnet_cifar10(**overrides):
     """IMEXnet (Haber et al. 2019) in the R&H CIFAR-10 layout: widths 32/64/112, 3 steps, h = 1.
 
@@ -219,7 +220,7 @@ def imexnet_cifar10(**overrides):
     return ODENet("imex", **{**defaults, **overrides})
 
 
-@_variant(_ODENET_OPTIONS)
+@_variant(_ODENET_OPTIONS, (40,))
 def imexnet_signal(**overrides):
     """IMEXnet on 1-D signals (B, 1, L): widths 16/32/64, 3 steps per stage, h = 1."""
     defaults = dict(widths=(16, 32, 64), steps=3, horizon=3.0, in_chans=1, ndim=1)

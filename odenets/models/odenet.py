@@ -101,8 +101,10 @@ class ODENet(ClassifierMixin, nn.Module):
             make_norm("batch", widths[0], ndim),
             nn.ReLU(inplace=True),
         )
+        common = dict(shared=shared, field=field, field_kwargs=field_kwargs,
+                      scheme_kwargs=scheme_kwargs, memory=memory)  # fmt: skip
         self.stages = nn.ModuleList(
-            Stage.build(scheme, w, ndim, s, t, shared, field, field_kwargs, scheme_kwargs, memory)
+            Stage.build(cls, channels=w, ndim=ndim, steps=s, horizon=t, **common)
             for w, s, t in zip(widths, steps, horizons, strict=True)
         )
         self.connectives = nn.ModuleList(
@@ -178,8 +180,9 @@ class VectorODENet(nn.Module):
         kwargs.update(field_kwargs or {})
         self.scheme = scheme
         stage = Stage.build(
-            scheme, dim, 0, steps, horizon, shared, name, kwargs, scheme_kwargs, memory
-        )
+            cls, channels=dim, ndim=0, steps=steps, horizon=horizon, shared=shared, field=name,
+            field_kwargs=kwargs, scheme_kwargs=scheme_kwargs, memory=memory,
+        )  # fmt: skip
         self.stages = nn.ModuleList([stage])
         self.num_classes = num_classes
         self.fc = nn.Linear(dim, num_classes) if num_classes else None

@@ -61,11 +61,19 @@ def _odenet(scheme: str, defaults: dict, overrides: dict) -> ODENet:
 LAYOUTS: list[str] = []
 
 
-def _paper_variant(fn):
-    """Register ``fn`` and accept every :class:`ODENet` option as an override."""
-    fn.accepted_overrides = ODENET_OPTIONS
-    LAYOUTS.append(fn.__name__)
-    return register_model(fn)
+CIFAR, STL10 = (32, 32), (96, 96)  # image sizes of the datasets the layouts are for
+
+
+def _paper_variant(spatial_size: tuple[int, ...]):
+    """Register a builder for images of ``spatial_size``, accepting every ODENet option."""
+
+    def decorator(fn):
+        fn.accepted_overrides = ODENET_OPTIONS
+        fn.spatial_size = spatial_size
+        LAYOUTS.append(fn.__name__)
+        return register_model(fn)
+
+    return decorator
 
 
 def _rh(scheme: str, dataset: str, overrides: dict) -> ODENet:
@@ -73,8 +81,7 @@ def _rh(scheme: str, dataset: str, overrides: dict) -> ODENet:
     return _odenet(scheme, defaults, overrides)
 
 
-def _chang(scheme: str, units: int, last_width: int, overrides: dict) -> ODENet:
-    field_kwargs = _NO_BIAS if scheme != "midpoint" else None
+def _chang(scheme: str, units: int, last_width: int, overrides: dict, field_kwargs=_NO_BIAS):
     defaults = dict(widths=(32, 64, last_width), steps=units, horizon=float(units))
     return _odenet(scheme, {**defaults, "field_kwargs": field_kwargs}, overrides)
 
@@ -84,123 +91,123 @@ def _cifar_resnet(scheme: str, steps: int, widths: tuple, overrides: dict) -> OD
 
 
 # ----------------------------------------------------------------- Ruthotto & Haber 2018
-@_paper_variant
+@_paper_variant(CIFAR)
 def rh_parabolic_cifar10(**overrides):
     """R&H 2018 parabolic network, CIFAR-10: widths 32/64/112, 3 steps, h = 1 (502,570)."""
     return _rh("parabolic", "cifar10", overrides)
 
 
-@_paper_variant
+@_paper_variant(CIFAR)
 def rh_parabolic_cifar100(**overrides):
     """R&H 2018 parabolic network, CIFAR-100: widths 32/64/128, head 256 (652,484)."""
     return _rh("parabolic", "cifar100", overrides)
 
 
-@_paper_variant
+@_paper_variant(STL10)
 def rh_parabolic_stl10(**overrides):
     """R&H 2018 parabolic network, STL-10: widths 16/32/64/128, 3 steps, h = 1 (618,554)."""
     return _rh("parabolic", "stl10", overrides)
 
 
-@_paper_variant
+@_paper_variant(CIFAR)
 def rh_hamiltonian_cifar10(**overrides):
     """R&H 2018 Hamiltonian network, CIFAR-10: widths 32/64/112, 3 steps, h = 1 (264,106)."""
     return _rh("hamiltonian", "cifar10", overrides)
 
 
-@_paper_variant
+@_paper_variant(CIFAR)
 def rh_hamiltonian_cifar100(**overrides):
     """R&H 2018 Hamiltonian network, CIFAR-100: widths 32/64/128, head 256 (362,180)."""
     return _rh("hamiltonian", "cifar100", overrides)
 
 
-@_paper_variant
+@_paper_variant(STL10)
 def rh_hamiltonian_stl10(**overrides):
     """R&H 2018 Hamiltonian network, STL-10: widths 16/32/64/128 (324,794)."""
     return _rh("hamiltonian", "stl10", overrides)
 
 
-@_paper_variant
+@_paper_variant(CIFAR)
 def rh_second_order_cifar10(**overrides):
     """R&H 2018 second-order (leapfrog) network, CIFAR-10: widths 32/64/112 (502,570)."""
     return _rh("leapfrog", "cifar10", overrides)
 
 
-@_paper_variant
+@_paper_variant(CIFAR)
 def rh_second_order_cifar100(**overrides):
     """R&H 2018 second-order (leapfrog) network, CIFAR-100: widths 32/64/128 (652,484)."""
     return _rh("leapfrog", "cifar100", overrides)
 
 
-@_paper_variant
+@_paper_variant(STL10)
 def rh_second_order_stl10(**overrides):
     """R&H 2018 second-order (leapfrog) network, STL-10: widths 16/32/64/128 (618,554)."""
     return _rh("leapfrog", "stl10", overrides)
 
 
 # ------------------------------------------------------------------------ Chang et al. 2018
-@_paper_variant
+@_paper_variant(CIFAR)
 def chang_hamiltonian74(**overrides):
     """Chang et al. 2018 Hamiltonian-74: 6-6-6 units, filters 32-32-64-112."""
     return _chang("hamiltonian", 6, 112, overrides)
 
 
-@_paper_variant
+@_paper_variant(CIFAR)
 def chang_hamiltonian218(**overrides):
     """Chang et al. 2018 Hamiltonian-218: 18-18-18 units, filters 32-32-64-128."""
     return _chang("hamiltonian", 18, 128, overrides)
 
 
-@_paper_variant
+@_paper_variant(CIFAR)
 def chang_midpoint62(**overrides):
     """Chang et al. 2018 MidPoint-62: 10-10-10 units, filters 32-32-64-112."""
-    return _chang("midpoint", 10, 112, overrides)
+    return _chang("midpoint", 10, 112, overrides, field_kwargs=None)  # σ(Ky + b): no norm
 
 
-@_paper_variant
+@_paper_variant(CIFAR)
 def chang_midpoint182(**overrides):
     """Chang et al. 2018 MidPoint-182: 30-30-30 units, filters 32-32-64-128."""
-    return _chang("midpoint", 30, 128, overrides)
+    return _chang("midpoint", 30, 128, overrides, field_kwargs=None)
 
 
-@_paper_variant
+@_paper_variant(CIFAR)
 def chang_leapfrog62(**overrides):
     """Chang et al. 2018 Leapfrog-62: 10-10-10 units, filters 32-32-64-112."""
     return _chang("leapfrog", 10, 112, overrides)
 
 
-@_paper_variant
+@_paper_variant(CIFAR)
 def chang_leapfrog182(**overrides):
     """Chang et al. 2018 Leapfrog-182: 30-30-30 units, filters 32-32-64-128."""
     return _chang("leapfrog", 30, 128, overrides)
 
 
 # ------------------------------------------------------------- ResNet, LM-ResNet, RevNet
-@_paper_variant
+@_paper_variant(CIFAR)
 def resnet32_euler(**overrides):
     """ResNet-32 as forward Euler: 5 steps per stage, widths 16/32/64, h = 1 (He 2016)."""
     return _cifar_resnet("euler", 5, (16, 32, 64), overrides)
 
 
-@_paper_variant
+@_paper_variant(CIFAR)
 def lm_resnet20(**overrides):
     """LM-ResNet-20 (Lu et al. 2018): 3 LM steps per stage, widths 16/32/64, h = 1."""
     return _cifar_resnet("lm", 3, (16, 32, 64), overrides)
 
 
-@_paper_variant
+@_paper_variant(CIFAR)
 def lm_resnet32(**overrides):
     """LM-ResNet-32 (Lu et al. 2018): 5 LM steps per stage, widths 16/32/64, h = 1."""
     return _cifar_resnet("lm", 5, (16, 32, 64), overrides)
 
 
-@_paper_variant
+@_paper_variant(CIFAR)
 def lm_resnet56(**overrides):
     """LM-ResNet-56 (Lu et al. 2018): 9 LM steps per stage, widths 16/32/64, h = 1."""
     return _cifar_resnet("lm", 9, (16, 32, 64), overrides)
 
 
-@_paper_variant
+@_paper_variant(CIFAR)
 def revnet38(**overrides):
     """RevNet-38 (Gomez et al. 2017): 3 reversible blocks per stage, widths 32/64/112."""
     return _cifar_resnet("revnet", 3, (32, 64, 112), overrides)

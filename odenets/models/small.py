@@ -17,9 +17,10 @@ from .odenet import ODENet, VectorODENet
 DIGITS = dict(widths=(16, 32), steps=3, horizon=1.0, in_chans=1, num_classes=10, ndim=2)
 SIGNAL = dict(widths=(16, 32), steps=3, horizon=1.0, in_chans=1, num_classes=10, ndim=1)
 VECTOR = dict(dim=2, hidden=64, steps=4, horizon=1.0)
+DIGITS_SIZE, SIGNAL_SIZE = (8, 8), (40,)  # the data they are laid out for
 
 
-def _variant(name: str, cls, scheme: str, defaults: dict, doc: str):
+def _variant(name: str, cls, scheme: str, defaults: dict, doc: str, spatial_size=None):
     accepted = [p for p in inspect.signature(cls).parameters if p != "scheme"]
 
     def builder(**overrides):
@@ -28,6 +29,7 @@ def _variant(name: str, cls, scheme: str, defaults: dict, doc: str):
     builder.__name__ = builder.__qualname__ = name
     builder.__doc__ = doc
     builder.accepted_overrides = tuple(accepted)
+    builder.spatial_size = spatial_size
     return register_model(builder)
 
 
@@ -42,6 +44,7 @@ def register_small_variants(scheme: str) -> None:
         scheme,
         {**DIGITS, **steps},
         f"{scheme} on 8×8 digits: 2 stages (16, 32 channels) of {n}, T = 1.",
+        DIGITS_SIZE,
     )
     _variant(
         f"{scheme}_signal",
@@ -49,6 +52,7 @@ def register_small_variants(scheme: str) -> None:
         scheme,
         {**SIGNAL, **steps},
         f"{scheme} on 1-D signals: 2 stages (16, 32 channels) of {n}, T = 1.",
+        SIGNAL_SIZE,
     )
     _variant(
         f"{scheme}_vector",

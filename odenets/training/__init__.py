@@ -31,7 +31,7 @@ from .distributed import (
 )
 from .evaluation import evaluate
 from .guards import NonFiniteLossError, all_finite, non_finite_entries
-from .hooks import DEFAULT_HOOKS, MetricHook, NFEMeter, require_diagnostics, write_diagnostics
+from .hooks import DEFAULT_HOOKS, MetricHook, NFEMeter, write_diagnostics
 from .models import build_model_for, count_parameters
 from .modes import Mode, list_modes, mode_for_dataset, mode_of, register_mode
 from .optim import build_optimizer, build_scheduler
@@ -110,7 +110,6 @@ __all__ = [
     "read_jsonl",
     "register_mode",
     "remove_stale_temporaries",
-    "require_diagnostics",
     "restore_rng_state",
     "resume",
     "run_command",

@@ -27,7 +27,7 @@ from .batches import epoch_batches, steps_per_epoch
 from .distributed import all_reduce_sum
 from .evaluation import evaluate
 from .guards import all_finite
-from .hooks import require_diagnostics, write_diagnostics
+from .hooks import write_diagnostics
 from .models import build_model_for, count_parameters
 from .modes import Mode, register_mode
 from .optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler
@@ -113,8 +113,6 @@ class ClassificationConfig:
         check_choice(self.schedule, SCHEDULES, "schedule")
         check_choice(self.device, ("auto", "cpu", "cuda"), "device")
         check_choice(self.amp_dtype, ("bfloat16", "float16"), "amp_dtype")
-        if self.diagnose_every > 0:
-            require_diagnostics()
 
 
 def _positive(cfg, *keys):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..registry import _accepted_kwargs, create_model, model_builder
+from ..registry import create_model, model_options
 
 _LAYOUT = {1: "1-D signals (N, C, L)", 2: "images (N, C, H, W)"}
 
@@ -20,7 +20,7 @@ def build_model_for(
     does not fit the data (e.g. an image model on signals) is a ``ValueError``.
     """
     model_kwargs = dict(model_kwargs or {})
-    accepted = _accepted_kwargs(model_builder(name))  # unknown name: close matches
+    accepted = model_options(name)  # unknown name: close matches
     for key, value in (("in_chans", dataset.in_chans), ("num_classes", dataset.num_classes)):
         if key not in model_kwargs and (accepted is None or key in accepted):
             model_kwargs[key] = value
