@@ -64,8 +64,8 @@ def run_variant(model: str, args, out_dir: Path, **extra) -> dict:
         lbfgs_iter=args.lbfgs_iter,
         dataset="pendulum",
         model=model,
-        steps=window_steps,
-        whole_steps=whole_steps,
+        iterations=window_steps,
+        whole_iterations=whole_steps,
         niter=niter,
         window=10,
         batch_size=25,
@@ -81,9 +81,11 @@ def run_variant(model: str, args, out_dir: Path, **extra) -> dict:
     summary = train(cfg)
     metrics = Path(summary["run_dir"]) / "metrics.jsonl"
     records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    records = [r for r in records if r["iteration"] > 0] or records  # not the initial model
     per_whole = args.lbfgs_iter if lbfgs else niter  # optimiser steps per whole iteration
     summary["curve"] = [
-        (min(r["step"], window_steps) * niter + max(0, r["step"] - window_steps) * per_whole,
+        (min(r["iteration"], window_steps) * niter
+         + max(0, r["iteration"] - window_steps) * per_whole,
          r["log10_mse_test"])
         for r in records
     ]  # fmt: skip

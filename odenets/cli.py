@@ -1,4 +1,9 @@
-"""The ``odenets`` command. Subcommand ``diagnose``: stability diagnostics of a model.
+"""The ``odenets`` command. Subcommands ``train`` (the command line of ``train.py``: any model on
+an image, signal or dynamics dataset; ``odenets train --help``) and ``diagnose``: stability
+diagnostics of a model.
+
+    odenets train --model rk4_digits --epochs 20
+    odenets train --dataset pendulum --model aphynity --iterations 300
 
     odenets diagnose --model hamiltonian_digits --dataset digits --out diag/
     odenets diagnose --checkpoint results/run/checkpoint_best.pt --k 8 --num-points 2
@@ -22,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-COMMANDS = ("diagnose",)
+COMMANDS = ("diagnose", "train")
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -228,10 +233,16 @@ def diagnose_main(argv: list[str] | None = None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """The ``odenets`` console script."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:  # its own parser: every mode's flags, the same as train.py
+        from .training.cli import main as train_main
+
+        return train_main(argv[1:], prog="odenets train")
     parser = argparse.ArgumentParser(
         prog="odenets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("train", help="train a model (the flags of train.py; odenets train --help)")
     diag = add_diagnose_arguments(
         sub.add_parser(
             "diagnose",

@@ -21,6 +21,7 @@ _FIELDS: dict[str, Callable[..., nn.Module]] = {}
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 # keyword arguments that timm.create_model passes to every builder; ours ignore them
 _TIMM_KWARGS = ("pretrained", "pretrained_cfg", "pretrained_cfg_overlay", "cache_dir")
+PRETRAINED: dict[str, str] = {}  # model name -> where its weights come from (none yet)
 
 
 def register_into(table: dict, kind: str, name: str, obj):
@@ -103,6 +104,12 @@ def _register_with_timm(name: str, fn) -> None:
         raise ValueError(f"model name {name!r} clashes with a timm model; choose another name")
 
     def entrypoint(**kwargs):
+        if kwargs.get("pretrained") and name not in PRETRAINED:
+            raise ValueError(
+                f"model {name!r} has no pretrained weights (models with weights: "
+                f"{sorted(PRETRAINED) or 'none yet'}); call timm.create_model({name!r}) without "
+                f"pretrained=True and train it: python train.py --model {name}"
+            )
         for key in _TIMM_KWARGS:
             kwargs.pop(key, None)
         return create_model(name, **kwargs)

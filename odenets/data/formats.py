@@ -70,9 +70,15 @@ def read_cifar(folder: str | os.PathLike, files: list[str], label_key: str):
         batch = load_array_pickle(Path(folder) / name)
         if "data" not in batch or label_key not in batch:
             raise ValueError(f"{name!r} in {str(folder)!r} lacks 'data' or {label_key!r}")
-        x = np.asarray(batch["data"], dtype=np.uint8)
-        xs.append(x.reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(batch[label_key], dtype=np.int64))
+        try:
+            x = np.asarray(batch["data"], dtype=np.uint8)
+            xs.append(x.reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(batch[label_key], dtype=np.int64).reshape(-1))
+        except (ValueError, TypeError) as err:
+            raise ValueError(
+                f"{name!r} in {str(folder)!r} is not a CIFAR batch: 'data' must be uint8 rows of "
+                f"3,072 pixels and {label_key!r} integer labels ({err})"
+            ) from None
         if len(xs[-1]) != len(ys[-1]):
             raise ValueError(f"{name!r}: {len(xs[-1])} images but {len(ys[-1])} labels")
     return np.concatenate(xs), np.concatenate(ys)

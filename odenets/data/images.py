@@ -23,6 +23,7 @@ from . import formats
 from .augment import pad_crop_flip
 
 SPLIT_SEED = 0  # the train/val(/test) split is fixed: it does not move with the training seed
+MAX_CLASSES = 100_000  # more than any benchmark (ImageNet-21k: 21,841); guards a 1e12 label
 
 
 @dataclasses.dataclass
@@ -98,10 +99,20 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int = SPLIT_SEED):
     if not 0 < fraction < 1:
         raise ValueError(f"a split fraction must lie in (0, 1), got {fraction!r}")
     idx = np.arange(len(y))
-    counts = np.bincount(y)
+    counts = np.unique(y, return_counts=True)[1]  # not bincount: memory ∝ max(y)
     stratify = y if counts[counts > 0].min() >= 2 else None  # sklearn needs 2 per class
     keep, held = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
     return np.sort(keep), np.sort(held)
+
+
+def check_labels(y: torch.Tensor, num_classes: int, what: str, hint: str = "") -> None:
+    """Labels must be class indices in ``[0, num_classes)``; the error names ``what``."""
+    bad = y[(y < 0) | (y >= num_classes)]
+    if len(bad):
+        raise ValueError(
+            f"{what} has label {int(bad[0])} outside the classes 0..{num_classes - 1} "
+            f"(labels must be integers in [0, num_classes){hint})"
+        )
 
 
 def channel_stats(x: torch.Tensor, scale: float, chunk: int = 4096):
@@ -130,9 +141,16 @@ def from_arrays(
     val_fraction: float,
     augment_padding: int = 0,
     classes: tuple[str, ...] = (),
+    source: str = "",
 ) -> ImageDataset:
-    """Hold out a stratified validation split of the training set, compute the statistics."""
+    """Hold out a stratified validation split of the training set, compute the statistics.
+
+    Labels are range-checked for every format (``source``, e.g. the folder, is named).
+    """
     x_train, y_train = torch.as_tensor(x_train), torch.as_tensor(y_train, dtype=torch.int64)
+    where = f" in {source}" if source else ""
+    check_labels(y_train, num_classes, f"dataset {name!r}: the training set{where}")
+    check_labels(torch.as_tensor(y_test), num_classes, f"dataset {name!r}: the test set{where}")
     keep, held = stratified_split(y_train.numpy(), val_fraction)
     keep, held = torch.from_numpy(keep), torch.from_numpy(held)
     train = Split(x_train[keep].contiguous(), y_train[keep])
@@ -187,18 +205,25 @@ def _load_mnist_like(name: str, cls_name: str, pretty: str):
         ]
         if not download:
             _require_files(name, pretty, data_dir, raw, files)
-        train = cls(data_dir, train=True, download=download)
-        test = cls(data_dir, train=False, download=download)
+        try:
+            train = cls(data_dir, train=True, download=download)
+            test = cls(data_dir, train=False, download=download)
+        except (AssertionError, ValueError, RuntimeError, IndexError, OSError) as err:
+            raise ValueError(
+                f"{pretty} files in {str(raw)!r} are not readable idx files "
+                f"({type(err).__name__}: {err or 'wrong magic number or size'}). "
+                f"{_fetch_hint(name, data_dir)}"
+            ) from None
+        for split in (train, test):
+            if split.data.dim() != 3 or len(split.data) != len(split.targets):
+                raise ValueError(
+                    f"{pretty} files in {str(raw)!r}: {tuple(split.data.shape)} images but "
+                    f"{len(split.targets)} labels"
+                )
         return from_arrays(
-            name,
-            train.data[:, None],
-            train.targets,
-            test.data[:, None],
-            test.targets,
-            10,
-            255.0,
-            val_fraction,
-        )
+            name, train.data[:, None], train.targets, test.data[:, None], test.targets, 10,
+            255.0, val_fraction, source=str(raw),
+        )  # fmt: skip
 
     loader.__doc__ = f"{pretty}: 28×28 grey images, 10 classes, from {cls_name}/raw (idx files)."
     return loader
@@ -228,8 +253,9 @@ def _load_cifar(name: str):
         pad = 4 if augment else 0
         names = formats.read_label_names(folder / meta, names_key)
         return from_arrays(
-            name, x_train, y_train, x_test, y_test, classes, 255.0, val_fraction, pad, names
-        )
+            name, x_train, y_train, x_test, y_test, classes, 255.0, val_fraction, pad, names,
+            source=str(folder),
+        )  # fmt: skip
 
     loader.__doc__ = f"{pretty}: 32×32 colour images (python pickle batches in {folder_name})."
     return loader
@@ -247,7 +273,8 @@ def load_stl10(data_dir: str, download: bool, val_fraction: float, augment: bool
     x_train, y_train = formats.read_stl10(folder, "train")
     x_test, y_test = formats.read_stl10(folder, "test")
     pad = 12 if augment else 0
-    return from_arrays("stl10", x_train, y_train, x_test, y_test, 10, 255.0, val_fraction, pad)
+    return from_arrays("stl10", x_train, y_train, x_test, y_test, 10, 255.0, val_fraction, pad,
+                       source=str(folder))  # fmt: skip
 
 
 DATASETS: dict[str, Callable[..., ImageDataset]] = {
@@ -270,20 +297,33 @@ def is_file_dataset(name: str) -> bool:
     return str(name).endswith(FILE_SUFFIXES)
 
 
+VAL_FRACTION = 0.1  # of the training set, when a dataset has no fixed validation split
+FIXED_SPLITS = ("digits",)
+
+
 def get_dataset(
     name: str,
     data_dir: str | os.PathLike = "data",
     download: bool = False,
-    val_fraction: float = 0.1,
+    val_fraction: float | None = None,
     augment: bool = True,
 ) -> ImageDataset:
     """Load a dataset by name (or ``.npz``/``.pt`` path) with train/val/test splits.
 
-    ``val_fraction`` of the training set is held out (stratified, fixed seed) for
-    validation, except for ``digits`` whose 60/20/20 split is fixed. ``augment`` enables
-    pad-crop-flip for CIFAR and STL-10 at training time.
+    ``val_fraction`` of the training set (default 0.1) is held out (stratified, fixed seed)
+    for validation, except for ``digits`` whose 60/20/20 split is fixed (giving a
+    ``val_fraction`` there is an error). ``augment`` enables pad-crop-flip for CIFAR and STL-10
+    at training time.
     """
-    if not 0 < val_fraction < 1:
+    if not isinstance(name, str):
+        raise ValueError(f"dataset must be a name or a file path, got {name!r}")
+    if val_fraction is not None and name in FIXED_SPLITS:
+        raise ValueError(
+            f"dataset {name!r} has a fixed 60/20/20 train/val/test split; val_fraction applies "
+            f"to the other datasets (leave it unset)"
+        )
+    val_fraction = VAL_FRACTION if val_fraction is None else val_fraction
+    if isinstance(val_fraction, bool) or not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction!r}")
     if is_file_dataset(name):
         from .files import load_tensor_file

@@ -17,6 +17,8 @@ import hashlib
 import json
 import math
 import os
+import warnings
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -207,8 +209,7 @@ def load_dataset(
         digest = hashlib.sha1(key.encode()).hexdigest()[:16]
         path = Path(cache_dir or default_cache_dir()) / f"{name}-{digest}.npz"
         if path.is_file():
-            with np.load(path) as cached:
-                arrays = {k: cached[k] for k in ("times", "train", "test")}
+            arrays = _read_cache(path)
     if arrays is None:
         times = settings["dt"] * np.arange(n_times)
         arrays = {
@@ -227,6 +228,20 @@ def load_dataset(
         spec=spec,
         path=path,
     )
+
+
+def _read_cache(path: Path) -> dict | None:
+    """The cached arrays, or None (and a warning) when the file is unreadable: regenerate."""
+    try:
+        with np.load(path, allow_pickle=False) as cached:
+            return {k: cached[k] for k in ("times", "train", "test")}
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        warnings.warn(
+            f"dynamics cache {str(path)!r} is unreadable ({type(err).__name__}: {err}); "
+            f"regenerating it",
+            stacklevel=3,
+        )
+        return None
 
 
 def _save_npz(path: Path, arrays: dict, settings: dict, seed: int) -> None:

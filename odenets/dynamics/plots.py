@@ -63,7 +63,7 @@ def plot_fields(path: Path, times, true, pred, columns: int = 5) -> Path:
 def plot_learning_curve(path: Path, records: list[dict]) -> Path:
     """log₁₀ MSE (train, test, extrapolation) against the training iteration."""
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    steps = [r["step"] for r in records]
+    steps = [r["iteration"] for r in records]
     for key in ("log10_mse_train", "log10_mse_test", "log10_mse_extrapolation"):
         values = [r.get(key, math.nan) for r in records]
         ax.plot(steps, values, marker=".", label=key.replace("log10_mse_", ""))

@@ -4,9 +4,18 @@ With ``N`` the identity (or any per-channel map with non-negative slope) the Jac
 ``−Kᵀ D K`` (``D = diag σ′ ≥ 0``) is symmetric negative semi-definite: forward Euler on it
 is a discrete heat equation ("parabolic" network), stable for ``h λ_max(KᵀDK) ≤ 2``.
 ``sign=+1`` gives ``+Kᵀσ(Ky + b)``, the force of the Hamiltonian ``Y`` update.
+
+Initialisation: ``K`` (``width × channels``) starts Kaiming-uniform with the fan-in of ``Kᵀ``
+(``width``), so that ``KᵀK`` has entries of the same size whatever the width. With the fan-in
+of ``K`` alone (``channels``) its diagonal grows like ``width / (3·channels)``: a dense
+Hamiltonian field of width 200 on a 1-D position/momentum split started at a linear frequency
+ω ≈ 67, far outside its stability interval ``hω ≤ 2`` at ``h = 0.1``. When ``width`` equals
+``channels`` (every image layout) the initialisation is unchanged.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -51,6 +60,9 @@ class SymmetricLayer(nn.Module):
         width = width or channels
         kernel_size = 1 if ndim == 0 else check_kernel_size(kernel_size)
         self.weight = new_operator_weight(width, channels, ndim, kernel_size)
+        if width != channels:  # fan-in of Kᵀ: KᵀK independent of the width
+            with torch.no_grad():
+                self.weight.mul_(math.sqrt(channels / width))
         bias_shape = channel_bias_shape(width, ndim)
         self.register_parameter("bias", nn.Parameter(torch.zeros(bias_shape)) if bias else None)
         self.norm = make_norm(norm, width, ndim)

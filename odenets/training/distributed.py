@@ -2,12 +2,15 @@
 
 ``torchrun --nproc_per_node=K train.py ...`` sets ``RANK``, ``LOCAL_RANK`` and
 ``WORLD_SIZE``; :func:`setup_distributed` then joins the process group (``nccl`` on GPU,
-``gloo`` on CPU). Without those variables everything runs as a single process.
+``gloo`` on CPU) with a timeout: a process that hangs (stopped, deadlocked) makes the others
+fail with :class:`DistributedTimeout` after that many seconds instead of waiting forever.
+Without those variables everything runs as a single process.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
 
 import torch
@@ -46,8 +49,25 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {name!r}")
 
 
-def setup_distributed(device: str = "auto") -> DistContext:
-    """Join the ``torchrun`` process group if launched by it; return this process's context."""
+class DistributedTimeout(RuntimeError):
+    """A collective operation failed or timed out: another process hung or died."""
+
+
+def launched_by_torchrun() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+JOIN_TIMEOUT = 120.0  # seconds the processes wait for each other to start (imports, data)
+
+
+def setup_distributed(device: str = "auto", timeout: float = 300.0) -> DistContext:
+    """Join the ``torchrun`` process group if launched by it; return this process's context.
+
+    ``timeout`` (seconds) bounds every collective operation once all processes have joined:
+    a rank that stops responding makes the others raise instead of blocking forever (see
+    :func:`explain_failure`). Joining itself may take up to ``max(timeout, JOIN_TIMEOUT)``,
+    since processes start at different speeds.
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -55,8 +75,30 @@ def setup_distributed(device: str = "auto") -> DistContext:
     if world_size > 1 and not dist.is_initialized():
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+        join = datetime.timedelta(seconds=max(timeout, JOIN_TIMEOUT))
+        try:
+            dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo", timeout=join)
+            dist.barrier()
+        except (RuntimeError, dist.DistError) as err:
+            raise DistributedTimeout(
+                f"rank {rank} of {world_size} could not join the process group within "
+                f"{join.total_seconds():g} s ({str(err).strip().splitlines()[0]}): another "
+                f"process did not start or died"
+            ) from None
+        if hasattr(dist, "set_timeout"):  # torch >= 2.9; before, `join` bounds every step
+            dist.set_timeout(datetime.timedelta(seconds=timeout))
     return DistContext(rank, world_size, local_rank, dev)
+
+
+def explain_failure(err: BaseException, ctx: DistContext, timeout: float) -> DistributedTimeout:
+    """The clear error for a collective that failed because another process hung or died."""
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return DistributedTimeout(
+        f"rank {ctx.rank} of {ctx.world_size}: another process did not respond within "
+        f"ddp_timeout = {timeout:g} s or has died ({first}); the job stops. Its last checkpoint "
+        f"is kept: continue it with --resume once every process can run (raise --ddp-timeout "
+        f"if a step legitimately takes longer)"
+    )
 
 
 def cleanup_distributed() -> None:

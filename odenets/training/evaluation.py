@@ -20,8 +20,11 @@ def evaluate(
     ctx: DistContext | None = None,
     batch_size: int = 512,
     autocast=contextlib.nullcontext,
+    after_batch=None,
 ) -> dict:
     """``{"loss", "acc"}`` of ``model`` on ``dataset.<split>`` (no augmentation, eval mode).
+
+    ``after_batch(model)`` is called after each batch (the metric hooks read counters there).
 
     With several processes each scores a shard of the split with rank 0's BatchNorm
     statistics and the sums are all-reduced: every rank returns the same numbers.
@@ -43,6 +46,8 @@ def evaluate(
         sums[0] += F.cross_entropy(logits, y, reduction="sum").double()
         sums[1] += (logits.argmax(1) == y).sum()
         sums[2] += len(y)
+        if after_batch is not None:
+            after_batch(model)
     model.train(was_training)
     sums = all_reduce_sum(sums, ctx)
     return {"loss": (sums[0] / sums[2]).item(), "acc": (sums[1] / sums[2]).item()}

@@ -9,10 +9,11 @@ import torch
 
 
 class StepLogger:
-    """Per-step progress of one epoch.
+    """Per-iteration progress of one period (an epoch, or the iterations between evaluations).
 
-    Attached to a terminal (and enabled) it draws a tqdm bar with the running loss;
-    otherwise (logs, CI) it prints one plain line every ``log_every`` steps.
+    Attached to a terminal (and enabled) it draws a tqdm bar with the running loss and the
+    task's other numbers (lr, λ); otherwise (logs, CI) it prints one plain line every
+    ``log_every`` iterations.
     """
 
     def __init__(self, total: int, desc: str, enabled: bool = True, log_every: int = 50, start=0):
@@ -24,17 +25,23 @@ class StepLogger:
 
             self.bar = tqdm(total=total, initial=start, desc=desc, leave=False, dynamic_ncols=True)
 
-    def update(self, loss: float, lr: float) -> None:
+    def update(self, stats: dict) -> None:
+        """One iteration done; ``stats`` are the numbers to show (``{"loss": ..., "lr": ...}``)."""
         self.step += 1
         if self.bar is not None:
             self.bar.update(1)
-            self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.3g}")
+            self.bar.set_postfix({k: _short(v) for k, v in stats.items()})
         elif self.enabled and self.log_every > 0 and self.step % self.log_every == 0:
-            print(f"{self.desc} step {self.step}/{self.total} loss {loss:.4f} lr {lr:.3g}")
+            shown = " ".join(f"{k} {_short(v)}" for k, v in stats.items())
+            print(f"{self.desc} iteration {self.step}/{self.total} {shown}", flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _short(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def peak_memory_mb(device: torch.device) -> float:
