@@ -1,0 +1,1 @@
+"""Model reduction for transport: FOMs, POD, autoencoders, projection ROMs, error estimates."""
