@@ -10,8 +10,6 @@ from odenets.reduction.fom import BurgersFOM, LinearAdvectionFOM, PeriodicBidiag
 from odenets.reduction.pod import compute_pod, projection_error
 from odenets.reduction.snapshots import advection_snapshots, cell_averages, profile_values
 
-torch.set_default_dtype(torch.float64)
-
 
 @pytest.mark.parametrize("profile,width", [("step", 0.3), ("hat", 0.3), ("gaussian", 0.05)])
 def test_snapshots_are_exact_shifts(profile, width):
@@ -41,14 +39,15 @@ def test_advection_snapshot_set_sweeps_the_period():
 
 def test_periodic_bidiagonal_solve_and_matmul_match_dense():
     g = torch.Generator().manual_seed(0)
-    d = 2 + torch.rand(50, generator=g)
-    low = -torch.rand(50, generator=g)
+    d = 2 + torch.rand(50, generator=g, dtype=torch.float64)
+    low = -torch.rand(50, generator=g, dtype=torch.float64)
     j = PeriodicBidiagonal(d, low)
-    b = torch.randn(50, 3, generator=g)
+    b = torch.randn(50, 3, generator=g, dtype=torch.float64)
     assert torch.allclose(j.matmul(b), j.dense() @ b, atol=1e-14)
     assert torch.allclose(j.solve(b), torch.linalg.solve(j.dense(), b), atol=1e-12)
-    assert j.inverse_norm_bound() >= float(torch.linalg.matrix_norm(torch.linalg.inv(j.dense()),
-                                                                    ord=math.inf))  # fmt: skip
+    assert j.inverse_norm_bound() >= float(
+        torch.linalg.matrix_norm(torch.linalg.inv(j.dense()), ord=math.inf)
+    )
 
 
 def test_linear_advection_fom_matches_the_implicit_upwind_symbol():
@@ -102,7 +101,9 @@ def test_newton_failure_names_iterations_and_residual():
 def test_pod_recovers_a_rank_k_matrix_exactly():
     g = torch.Generator().manual_seed(1)
     k = 4
-    s = torch.randn(30, k, generator=g) @ torch.randn(k, 80, generator=g)
+    s = torch.randn(30, k, generator=g, dtype=torch.float64) @ torch.randn(
+        k, 80, generator=g, dtype=torch.float64
+    )
     pod = compute_pod(s)
     v = pod.basis(k)
     assert torch.allclose(s @ v @ v.T, s, atol=1e-12)
@@ -123,7 +124,7 @@ def test_pod_error_equals_tail_energy_and_energy_criterion():
 
 
 def test_bad_inputs_get_clear_errors():
-    s = torch.randn(10, 20)
+    s = torch.randn(10, 20, dtype=torch.float64)
     with pytest.raises(ValueError, match="latent size 11 exceeds min"):
         compute_pod(s).basis(11)
     s[3, 4] = float("nan")

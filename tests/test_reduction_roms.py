@@ -10,8 +10,6 @@ from odenets.reduction.fom import BurgersFOM
 from odenets.reduction.pod import compute_pod
 from odenets.reduction.roms import LinearTrial, ManifoldTrial, relative_error, solve_rom
 
-torch.set_default_dtype(torch.float64)
-
 
 @pytest.fixture(scope="module")
 def small_burgers():
@@ -23,7 +21,9 @@ def small_burgers():
 @pytest.mark.parametrize("method", ["galerkin", "lspg"])
 def test_pod_rom_with_all_modes_reproduces_the_fom(small_burgers, method):
     fom, traj = small_burgers
-    basis = torch.linalg.qr(torch.randn(fom.n_dofs, fom.n_dofs))[0]  # any complete basis
+    basis = torch.linalg.qr(torch.randn(fom.n_dofs, fom.n_dofs, dtype=torch.float64))[
+        0
+    ]  # any complete basis
     trial = LinearTrial(basis, traj[0])
     sol = solve_rom(fom, trial, method, tol=1e-13, max_iter=10)
     assert relative_error(traj, sol.states) < 1e-13
@@ -50,8 +50,8 @@ class _TinyDecoder(torch.nn.Module):
     def __init__(self, n):
         super().__init__()
         g = torch.Generator().manual_seed(0)
-        self.a = torch.nn.Parameter(0.3 * torch.randn(3, 16, generator=g))
-        self.b = torch.nn.Parameter(0.5 * torch.randn(16, n, generator=g))
+        self.a = torch.nn.Parameter(0.3 * torch.randn(3, 16, generator=g, dtype=torch.float64))
+        self.b = torch.nn.Parameter(0.5 * torch.randn(16, n, generator=g, dtype=torch.float64))
 
     def forward(self, z):
         return torch.tanh(z @ self.a) @ self.b
@@ -69,8 +69,9 @@ def test_manifold_lspg_satisfies_its_normal_equations(small_burgers):
         (grad,) = torch.autograd.grad(loss, z)
         z_start = sol.latent[n - 1].clone().requires_grad_(True)
         u0 = trial.reference + trial.decoder(z_start[None])[0] - trial.offset
-        (grad0,) = torch.autograd.grad(0.5 * fom.residual(u0, sol.states[n - 1]).pow(2).sum(),
-                                       z_start)  # fmt: skip
+        (grad0,) = torch.autograd.grad(
+            0.5 * fom.residual(u0, sol.states[n - 1]).pow(2).sum(), z_start
+        )
         assert float(grad.norm()) < 1e-6 * float(grad0.norm())
         # and it is a minimum along random directions
         with torch.no_grad():

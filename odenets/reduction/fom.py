@@ -78,8 +78,16 @@ class PeriodicUpwindFOM:
     dof). ``solve(u0)`` returns the trajectory ``(n_steps + 1, n)`` in float64.
     """
 
-    def __init__(self, n_dofs: int, length: float, t_final: float, n_steps: int, *,
-                 newton_tol: float = 1e-8, max_newton: int = 10):  # fmt: skip
+    def __init__(
+        self,
+        n_dofs: int,
+        length: float,
+        t_final: float,
+        n_steps: int,
+        *,
+        newton_tol: float = 1e-8,
+        max_newton: int = 10,
+    ):
         self.n_dofs = int(check_positive(n_dofs, "n_dofs"))
         self.length = check_positive(length, "length")
         self.t_final = check_positive(t_final, "t_final")
@@ -138,8 +146,15 @@ class PeriodicUpwindFOM:
 class LinearAdvectionFOM(PeriodicUpwindFOM):
     """``u_t + speed · u_x = 0`` (``speed > 0``) on ``[0, length)``: a linear FOM."""
 
-    def __init__(self, speed: float = 1.0, n_dofs: int = 200, length: float = 1.0,
-                 t_final: float = 0.5, n_steps: int = 100, **newton):  # fmt: skip
+    def __init__(
+        self,
+        speed: float = 1.0,
+        n_dofs: int = 200,
+        length: float = 1.0,
+        t_final: float = 0.5,
+        n_steps: int = 100,
+        **newton,
+    ):
         super().__init__(n_dofs, length, t_final, n_steps, **newton)
         self.speed = check_positive(speed, "speed")
 
@@ -158,8 +173,14 @@ class LinearAdvectionFOM(PeriodicUpwindFOM):
 class BurgersFOM(PeriodicUpwindFOM):
     """Inviscid Burgers ``u_t + u u_x = 0``, Kim et al.'s 1-D FOM (defaults = their setting)."""
 
-    def __init__(self, n_dofs: int = 1000, length: float = 2.0, t_final: float = 0.5,
-                 n_steps: int = 500, **newton):  # fmt: skip
+    def __init__(
+        self,
+        n_dofs: int = 1000,
+        length: float = 2.0,
+        t_final: float = 0.5,
+        n_steps: int = 500,
+        **newton,
+    ):
         super().__init__(n_dofs, length, t_final, n_steps, **newton)
 
     def flux(self, u):

@@ -159,8 +159,9 @@ def solve_rom(fom, trial, method: str, *, tol=1e-8, max_iter=4, strict=True) -> 
     states, latent = [u], [z]
     res_hist, it_hist = [], []
     for _ in range(fom.n_steps):
-        z, u, res, its = rom_step(fom, trial, z, u, method, tol=tol, max_iter=max_iter,
-                                  strict=strict)  # fmt: skip
+        z, u, res, its = rom_step(
+            fom, trial, z, u, method, tol=tol, max_iter=max_iter, strict=strict
+        )
         states.append(u)
         latent.append(z)
         res_hist.append(res)

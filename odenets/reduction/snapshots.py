@@ -76,8 +76,15 @@ def cell_averages(profile: str, n_dofs: int, shift, *, width: float, centre: flo
     return avg[0] if shifts.ndim == 0 else avg
 
 
-def advection_snapshots(profile: str, n_dofs: int = 512, n_snapshots: int = 256, *,
-                        width: float = 0.25, speed: float = 1.0, t_final: float = 1.0):  # fmt: skip
+def advection_snapshots(
+    profile: str,
+    n_dofs: int = 512,
+    n_snapshots: int = 256,
+    *,
+    width: float = 0.25,
+    speed: float = 1.0,
+    t_final: float = 1.0,
+):
     """Snapshots ``u(·, t_k)`` of advection at ``speed`` for ``t_k = k t_final / n_snapshots``.
 
     With ``speed · t_final = 1`` the shifts ``s = speed · t`` sweep the whole period: the
