@@ -6,7 +6,11 @@ import pytest
 import torch
 
 from odenets.reduction.autoencoders import ConvAE, MaskedShallowAE, train_autoencoder
-from odenets.reduction.estimate import residual_estimate, trajectory_errors
+from odenets.reduction.estimate import (
+    error_transport_estimate,
+    residual_estimate,
+    trajectory_errors,
+)
 from odenets.reduction.fom import BurgersFOM, LinearAdvectionFOM
 from odenets.reduction.latent import LatentDynamicsROM, fit_latent_rom, latent_schemes
 from odenets.reduction.pod import compute_pod
@@ -60,6 +64,9 @@ def test_estimator_bounds_the_error_on_linear_advection():
         # one step from the exact state: Δ₁ = ‖ρ₁‖ ≤ ‖A‖ ‖e₁‖, effectivity ≤ ‖A‖ = 1 + 2c
         assert float(eff[0]) <= 1 + 2 * fom.c * fom.speed + 1e-10
         assert err[-1] > 1e-6  # a real error, not round-off
+        # linearised error transport is exact for a linear FOM
+        transported = error_transport_estimate(fom, sol.states)
+        assert torch.allclose(transported, traj - sol.states, atol=1e-10 * float(err.max()))
 
 
 def test_estimator_rejects_a_mismatched_grid():

@@ -99,3 +99,25 @@ def trajectory_errors(reference: torch.Tensor, states: torch.Tensor, norm: str =
     """``‖u_n − ũ_n‖`` per step."""
     ord_ = math.inf if norm == "inf" else 2
     return torch.linalg.vector_norm(reference - states, ord=ord_, dim=1)
+
+
+def error_transport_estimate(fom, states: torch.Tensor, *, initial_error=None) -> torch.Tensor:
+    """Linearised error transport: ``ê_{n+1} = (I + c J_f(ũ_{n+1}))⁻¹ (ê_n − ρ_{n+1})``.
+
+    An estimate, not a bound: the error equation above with ``J_f(ũ)`` for ``J_f(ū)``, so it
+    is exact for a linear FOM and first-order accurate in ``e`` for Burgers. It needs one
+    FOM-sized (``O(n)`` bidiagonal) solve per step, i.e. it is not an offline/online-split
+    quantity. Returns the vectors ``ê_n`` ``(n_steps + 1, n_dofs)``; ``ê_0 = initial_error``.
+    """
+    if states.ndim != 2 or states.shape[1] != fom.n_dofs:
+        raise ValueError(
+            f"states must be (n_steps + 1, {fom.n_dofs}) to match the FOM grid, got "
+            f"{tuple(states.shape)}"
+        )
+    e = torch.zeros_like(states)
+    if initial_error is not None:
+        e[0] = initial_error
+    for k in range(1, states.shape[0]):
+        rho = fom.residual(states[k], states[k - 1])
+        e[k] = fom.step_jacobian(states[k]).solve(e[k - 1] - rho)
+    return e
