@@ -180,17 +180,46 @@ class WarpingModel(nn.Module):
     """
 
     def __init__(self, frames: int = 4, diffusion: float = 0.5, width: int = 16,
-                 levels: int = 3, boundary: str = "replicate"):  # fmt: skip
+                 levels: int = 3, boundary: str = "replicate",
+                 radius: int | None = None):  # fmt: skip
         super().__init__()
         self.frames = check_positive_int(frames, "frames")
         self.diffusion = check_step(diffusion, "diffusion DΔt (pixels²)")
-        self.boundary = boundary
+        if boundary not in BOUNDARIES:
+            raise ValueError(f"Unknown boundary {boundary!r}; allowed: {list(BOUNDARIES)}")
+        self.boundary, self.radius = boundary, radius
         self.estimator = UNet(frames, 2, width, levels)
 
     def forward(self, frames: torch.Tensor):
         check_frames(frames, self.frames)
         w = self.estimator(frames)
-        return warp(frames[:, -1:], w, self.diffusion, boundary=self.boundary), w
+        out = warp(frames[:, -1:], w, self.diffusion, boundary=self.boundary, radius=self.radius)
+        return out, w
+
+
+class KnownFlowWarp(nn.Module):
+    """The warp driven by given velocities (the true flow: the model's ceiling).
+
+    ``set_flows(flows)`` with ``(B, horizon, 2, H, W)``; the ``k``-th call warps by the
+    ``k``-th field.
+    """
+
+    def __init__(self, diffusion: float, boundary: str = "replicate", radius: int | None = None):
+        super().__init__()
+        self.diffusion = check_step(diffusion, "diffusion DΔt (pixels²)")
+        self.boundary, self.radius = boundary, radius
+        self.flows, self.calls = None, 0
+
+    def set_flows(self, flows: torch.Tensor) -> None:
+        self.flows, self.calls = flows, 0
+
+    def forward(self, frames: torch.Tensor):
+        if self.flows is None or self.calls >= self.flows.shape[1]:
+            raise ValueError("KnownFlowWarp needs set_flows((B, horizon, 2, H, W)) first")
+        w = self.flows[:, self.calls]
+        self.calls += 1
+        out = warp(frames[:, -1:], w, self.diffusion, boundary=self.boundary, radius=self.radius)
+        return out, w
 
 
 def check_frames(frames: torch.Tensor, expected: int) -> None:
@@ -217,3 +246,85 @@ def rollout(model: nn.Module, frames: torch.Tensor, horizon: int):
             flows.append(w)
         frames = torch.cat([frames[:, 1:], frame], 1)
     return torch.cat(preds, 1), (torch.stack(flows, 1) if flows else None)
+
+
+# ---------------------------------------------------------------------------------- training
+PAPER_COEFFICIENTS = {"divergence": 1.0, "magnitude": -0.003, "smoothness": 0.4}  # emited/flow
+
+
+def forecast_loss(model: nn.Module, windows: torch.Tensor, inputs: int, horizon: int,
+                  coefficients: dict[str, float] | None = None):  # fmt: skip
+    """Mean over ``horizon`` rolled-out steps of the frame MSE, plus the flow penalties
+    ``Σ coefficient · regulariser(w)`` (averaged over the steps) for a velocity model.
+
+    ``windows`` ``(B, ≥ inputs + horizon, H, W)``. Returns ``(loss, mse)``.
+    """
+    if windows.shape[1] < inputs + horizon:
+        raise ValueError(
+            f"windows of {windows.shape[1]} frames cannot give {inputs} inputs and "
+            f"{horizon} targets"
+        )
+    preds, flows = rollout(model, windows[:, :inputs], horizon)
+    mse = (preds - windows[:, inputs : inputs + horizon]).pow(2).mean()
+    loss = mse
+    if flows is not None and coefficients:
+        flat = flows.flatten(0, 1)
+        terms = flow_regularisers(flat)
+        loss = loss + sum(c * terms[name] for name, c in coefficients.items())
+    return loss, mse
+
+
+@torch.no_grad()
+def horizon_mse(model: nn.Module, windows: torch.Tensor, inputs: int, horizon: int,
+                batch: int = 32, margin: int = 0,
+                flows: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    """MSE per horizon ``1..horizon`` over ``windows`` (``margin`` pixels cut at the edges).
+
+    ``flows`` ``(S, ≥ horizon, 2, H, W)`` go to a :class:`KnownFlowWarp` chunk by chunk.
+    """
+    model.eval()
+    total = torch.zeros(horizon, dtype=torch.float64)
+    for start in range(0, len(windows), batch):
+        chunk = windows[start : start + batch]
+        if flows is not None:
+            model.set_flows(flows[start : start + batch])
+        preds, _ = rollout(model, chunk[:, :inputs], horizon)
+        err = preds - chunk[:, inputs : inputs + horizon]
+        if margin:
+            err = err[..., margin:-margin, margin:-margin]
+        total += err.double().pow(2).mean((2, 3)).sum(0)
+    model.train()
+    return total / len(windows)
+
+
+def train_forecaster(model: nn.Module, train: torch.Tensor, *, inputs: int = 4,
+                     horizon: int = 2, steps: int = 500, batch: int = 8, lr: float = 1e-3,
+                     coefficients: dict[str, float] | None = None,
+                     valid: torch.Tensor | None = None, valid_horizon: int = 6,
+                     eval_every: int = 100, seed: int = 0) -> dict:  # fmt: skip
+    """Adam on random mini-batches of windows; with ``valid``, the parameters with the lowest
+    validation MSE (mean over horizons ``1..valid_horizon``) are restored at the end."""
+    import copy
+
+    gen = torch.Generator().manual_seed(seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr)
+    history = {"step": [], "loss": [], "valid": []}
+    best, best_state = math.inf, None
+    for step in range(1, steps + 1):
+        idx = torch.randint(len(train), (batch,), generator=gen)
+        loss, _ = forecast_loss(model, train[idx], inputs, horizon, coefficients)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        history["loss"].append(loss.item())
+        if valid is not None and (step % eval_every == 0 or step == steps):
+            score = horizon_mse(model, valid, inputs, valid_horizon).mean().item()
+            history["step"].append(step)
+            history["valid"].append(score)
+            if score < best:
+                best, best_state = score, copy.deepcopy(model.state_dict())
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    history["best_valid"] = best
+    return history
