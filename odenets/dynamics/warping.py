@@ -301,14 +301,17 @@ def train_forecaster(model: nn.Module, train: torch.Tensor, *, inputs: int = 4,
                      horizon: int = 2, steps: int = 500, batch: int = 8, lr: float = 1e-3,
                      coefficients: dict[str, float] | None = None,
                      valid: torch.Tensor | None = None, valid_horizon: int = 6,
-                     eval_every: int = 100, seed: int = 0) -> dict:  # fmt: skip
-    """Adam on random mini-batches of windows; with ``valid``, the parameters with the lowest
-    validation MSE (mean over horizons ``1..valid_horizon``) are restored at the end."""
+                     eval_every: int = 100, seed: int = 0,
+                     cosine: bool = True) -> dict:  # fmt: skip
+    """Adam on random mini-batches of windows (learning rate decayed to 0 by a cosine when
+    ``cosine``); with ``valid``, the parameters with the lowest validation MSE (mean over
+    horizons ``1..valid_horizon``) are restored at the end."""
     import copy
 
     gen = torch.Generator().manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cosine else None
     history = {"step": [], "loss": [], "valid": []}
     best, best_state = math.inf, None
     for step in range(1, steps + 1):
@@ -317,6 +320,8 @@ def train_forecaster(model: nn.Module, train: torch.Tensor, *, inputs: int = 4,
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
         history["loss"].append(loss.item())
         if valid is not None and (step % eval_every == 0 or step == steps):
             score = horizon_mse(model, valid, inputs, valid_horizon).mean().item()
