@@ -8,6 +8,14 @@ import pytest
 import torch
 
 import odenets
+from odenets.dynamics.pdenet import (
+    PDENetField,
+    SymNet,
+    burgers_data,
+    burgers_solve,
+    rollout_loss,
+    train_pdenet,
+)
 from odenets.fields.moment import MomentConv2d, kernel_from_moments, moment_matrix
 
 ORDERS = [(0, 0), (1, 0), (0, 1), (2, 0), (1, 1), (0, 2), (3, 1)]
@@ -126,3 +134,58 @@ def test_bad_filter_options_are_rejected(kwargs, fragment):
 def test_wrong_field_shape_is_rejected():
     with pytest.raises(ValueError, match=r"\(batch, 2, H, W\)"):
         MomentConv2d(2)(torch.zeros(1, 1, 8, 8))
+
+
+# ------------------------------------------------------------------------------ PDE-Net 2.0
+def test_symnet_expansion_equals_the_network():
+    torch.manual_seed(0)
+    net = SymNet(4, hidden_layers=3, names=["a", "b", "c", "d"])
+    x = torch.randn(50, 4, dtype=torch.float64)
+    poly = net.polynomial(prune=0.0)
+    value = sum(c * torch.prod(x ** torch.tensor(e), -1) for e, c in poly.items())
+    assert (value - net(x)).abs().max() < 1e-12
+    assert max(sum(e) for e in poly) <= 8  # degree ≤ 2^L
+
+
+def test_symnet_reads_back_a_known_pde():
+    """Weights set to F = −u·u_x + 0.05 u_xx: the expansion returns exactly those terms."""
+    net = SymNet(3, hidden_layers=1, names=["u", "u_x", "u_xx"])
+    with torch.no_grad():
+        net.layers[0].weight.copy_(torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]))
+        net.layers[0].bias.zero_()
+        net.out.weight.copy_(torch.tensor([[0, 0, 0.05, -1.0]], dtype=torch.float64))
+        net.out.bias.zero_()
+    terms = net.terms(1e-12)
+    assert terms.keys() == {"u*u_x", "u_xx"}
+    assert abs(terms["u*u_x"] + 1) < 1e-15 and abs(terms["u_xx"] - 0.05) < 1e-15
+
+
+def test_burgers_reference_decays_a_small_mode_at_the_viscous_rate():
+    n, eps, nu, t = 32, 1e-6, 0.05, 0.5
+    x = torch.arange(n, dtype=torch.float64) * 2 * math.pi / n
+    u0 = torch.zeros(1, 2, n, n, dtype=torch.float64)
+    u0[0, 0] = eps * torch.sin(x)[None, :]
+    u = burgers_solve(u0, t, nu, 1e-2)
+    exact = math.exp(-nu * t) * u0
+    assert (u - exact).abs().max() < 1e-6 * eps + 1e-11 * eps  # O(ε²) nonlinear, O(h⁴) time
+
+
+def test_tiny_pdenet_trains_and_its_loss_falls():
+    torch.manual_seed(0)
+    _, observed = burgers_data(2, 2, seed=0, size=16, zoom=1, start_time=0.0)
+    field = PDENetField(2, dx=2 * math.pi / 16, max_order=1, kernel_size=3, hidden_layers=2)
+    block = odenets.create_block("euler", field, h=0.01)
+    before = rollout_loss(block, observed, 2, 0.01).item()
+    train_pdenet(block, observed, 0.01, stages=(1, 2), iterations=10)
+    assert rollout_loss(block, observed, 2, 0.01).item() < 0.5 * before
+    assert set(field.identified(0.0)) == {"u_t", "v_t"}
+
+
+def test_pdenet_bad_input():
+    with pytest.raises(ValueError, match="cannot represent"):
+        PDENetField(2, max_order=3, kernel_size=3)
+    with pytest.raises(ValueError, match="one name per channel"):
+        PDENetField(2, names=("u",))
+    block = odenets.create_block("euler", PDENetField(2, max_order=1, kernel_size=3), h=0.01)
+    with pytest.raises(ValueError, match="needs ≥ 4 frames"):
+        train_pdenet(block, torch.zeros(1, 2, 2, 8, 8, dtype=torch.float64), 0.01, stages=(3,))
