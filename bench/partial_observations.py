@@ -17,7 +17,8 @@ the same budget (Adam, checkpoint chosen on the validation forecast MSE):
 * latent Neural ODE: encoder → (u, z) with u the last observation, learned 2-D field; the hidden
   z is v up to a gauge (a smooth invertible change of variable), scored after a cubic
   least-squares map z, u → v fitted on training data;
-* hybrid: the u-equation known (u' = u − u³/3 − v + I), v' = MLP(u, v) learned; the known
+* hybrid: the u-equation known (u' = u − u³/3 − v + I), v' = MLP(u, v) learned (last layer
+  initialised at zero); the known
   equation fixes the meaning of v, so it is scored directly (no gauge);
 * true model: both equations known, only the encoder learned (the ceiling of the encoder).
 """
@@ -105,6 +106,14 @@ class ObservedOnly(nn.Module):
     def loss(self, obs, n_steps):
         pred = self(obs[:, : self.window], n_steps)
         return (pred - obs[:, self.window - 1 : self.window + n_steps]).pow(2).mean()
+
+
+def small_mlp(args):
+    """v' = MLP(u, v), last layer zero: the hidden equation starts at v' = 0 (no drift)."""
+    net = nn.Sequential(nn.Linear(2, args.hidden), nn.Tanh(), nn.Linear(args.hidden, 1))
+    nn.init.zeros_(net[-1].weight)
+    nn.init.zeros_(net[-1].bias)
+    return net
 
 
 def build(name, mask, args):
