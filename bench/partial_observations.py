@@ -122,11 +122,7 @@ def build(name, mask, args):
         return ObservedOnly(args.window, DT, args.hidden)
     field = {
         "latent": lambda: MLPVectorField(2, args.hidden),
-        "hybrid": lambda: PartialPhysicsField(
-            ObservationMask(2, [0]),
-            u_equation,
-            nn.Sequential(nn.Linear(2, args.hidden), nn.Tanh(), nn.Linear(args.hidden, 1)),
-        ),  # fmt: skip
+        "hybrid": lambda: PartialPhysicsField(ObservationMask(2, [0]), u_equation, small_mlp(args)),
         "true": lambda: Known(true_field),
     }[name]()
     return PartialObservationModel(encoder, field, DT, scheme="rk4", substeps=2)
