@@ -251,7 +251,8 @@ def write(args, rows, n_train, n_valid, n_test):
     lines += [
         "",
         "u MSE: mean squared forecast error of the observed u over the test windows (u spans "
-        "about [−2, 2]; variance ≈ 1.5). v error: ‖v̂ − v‖ / ‖v‖ over the test windows, at the "
+        "about [−2.4, 2.1] on the test windows, variance 1.79). v error: ‖v̂ − v‖ / ‖v‖ over "
+        "the test windows, at the "
         "encoder's initial state and averaged over the forecast.",
         "",
     ]
