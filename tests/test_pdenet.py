@@ -189,3 +189,21 @@ def test_pdenet_bad_input():
     block = odenets.create_block("euler", PDENetField(2, max_order=1, kernel_size=3), h=0.01)
     with pytest.raises(ValueError, match="needs ≥ 4 frames"):
         train_pdenet(block, torch.zeros(1, 2, 2, 8, 8, dtype=torch.float64), 0.01, stages=(3,))
+
+
+def test_free_moments_gradcheck_and_moment_penalty():
+    coefficients = torch.tensor([[1.0, 0.5]])  # non-zero: the output depends on the filters
+    bank = MomentConv2d(1, orders=[(1, 0), (0, 2)], kernel_size=5,
+                        coefficients=coefficients).double()  # fmt: skip
+    u = torch.rand(1, 1, 8, 8, dtype=torch.float64)
+
+    def apply(free):
+        return torch.func.functional_call(bank, {"free_moments": free}, (u,))
+
+    free = (0.1 * torch.randn(2, 5, 5, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(apply, (free,))
+    assert bank.moment_penalty() == 0  # frozen at the finite differences: nothing free is used
+    with torch.no_grad():
+        bank.free_moments.fill_(1.0)
+    free_count = int((~bank.fixed_mask).sum())
+    assert abs(bank.moment_penalty().item() - free_count * (1 - 0.005)) < 1e-12
