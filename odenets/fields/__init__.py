@@ -5,7 +5,8 @@ these are the ones of the literature, registered for :func:`odenets.create_field
 """
 
 from .antisymmetric import AntisymmetricLayer
+from .moment import MomentConv2d
 from .residual import ResidualBranch
 from .symmetric import SymmetricLayer
 
-__all__ = ["AntisymmetricLayer", "ResidualBranch", "SymmetricLayer"]
+__all__ = ["AntisymmetricLayer", "MomentConv2d", "ResidualBranch", "SymmetricLayer"]
