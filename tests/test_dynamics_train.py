@@ -284,6 +284,7 @@ CHEAP = {
         "--data-params",
         '{"size": 8}',
     ],  # fmt: skip
+    "wave": ["--n-train", "8", "--n-test", "2", "--n-val", "2", "--data-params", '{"size": 12}'],
 }
 ITERATIONS = {"mass_spring": 40}  # its whole-horizon MSE first rises while the windows fit
 

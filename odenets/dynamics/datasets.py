@@ -41,7 +41,10 @@ class DatasetSpec:
     (``"train"``/``"test"``) so the two groups draw different initial conditions.
     ``energy(states)`` (torch, ``(..., *shape) -> (...)``) is the conserved quantity of a
     conservative system; ``true_physics`` names the physics model (and its parameters) that
-    reproduces the data exactly.
+    reproduces the data exactly. ``windowed``: ``generate`` returns one long simulation
+    ``(n + T − 1, *shape)`` per group and the group's ``n`` trajectories are its windows of
+    ``T = duration/dt`` points starting at every step (APHYNITY's damped wave: 200 / 50
+    windows of 25 steps); the windows are strided views, so only the simulation is stored.
     """
 
     name: str
@@ -57,6 +60,7 @@ class DatasetSpec:
     energy: Callable[[torch.Tensor, dict], torch.Tensor] | None = None
     positive_params: tuple[str, ...] = ()
     nonnegative_params: tuple[str, ...] = ()
+    windowed: bool = False
 
     def describe(self, settings: dict | None = None) -> str:
         settings = {**self.sizes, **self.params, **(settings or {})}
@@ -89,7 +93,9 @@ class DynamicsData:
     """Trajectories ``train``/``test`` of shape ``(n, T, *state_shape)`` on ``times`` ``(T,)``.
 
     ``horizon_steps`` time points (``t < horizon``) are the training window; the remaining
-    ones are for extrapolation.
+    ones are for extrapolation. ``val`` (``n_val`` trajectories, or None) is a validation
+    split drawn like the training group and disjoint from it and from the test group: it
+    selects checkpoints, so that the test set is never used for that.
     """
 
     name: str
@@ -99,6 +105,7 @@ class DynamicsData:
     settings: dict
     spec: DatasetSpec
     path: Path | None = None
+    val: torch.Tensor | None = None
 
     @property
     def dt(self) -> float:
@@ -130,9 +137,9 @@ class DynamicsData:
         return self.spec.energy(states, self.settings)
 
     def to(self, dtype: torch.dtype) -> DynamicsData:
-        return dataclasses.replace(
-            self, times=self.times.to(dtype), train=self.train.to(dtype), test=self.test.to(dtype)
-        )
+        val = None if self.val is None else self.val.to(dtype)
+        return dataclasses.replace(self, times=self.times.to(dtype), train=self.train.to(dtype),
+                                   test=self.test.to(dtype), val=val)  # fmt: skip
 
 
 def steps_in(span: float, dt: float) -> int:
@@ -188,18 +195,57 @@ def resolve_settings(spec: DatasetSpec, overrides: dict) -> dict:
 
 
 def load_dataset(
-    name: str, cache_dir: str | os.PathLike | None = None, seed: int = 0, **overrides
+    name: str,
+    cache_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    n_val: int = 0,
+    **overrides,
 ) -> DynamicsData:
     """Generate (or read from the cache) dataset ``name``; ``overrides`` change its settings.
 
     The cache file is ``<cache_dir>/<name>-<hash>.npz`` with the hash of every setting and
     the seed, so changing anything regenerates the data. ``cache_dir=False`` skips the cache.
+
+    ``n_val > 0`` adds a validation split of ``n_val`` trajectories drawn like the training
+    ones: the training group is generated with ``n_train + n_val`` trajectories (the first
+    ``n_train`` are the same as without ``n_val``: every generator seeds trajectory ``i`` by
+    ``i``) and split. For a windowed dataset the validation windows start ``T − 1`` steps
+    after the last training window, so no time point is shared with a training window.
     """
     spec = get_dataset_spec(name)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if isinstance(n_val, bool) or not isinstance(n_val, int) or n_val < 0:
+        raise ValueError(f"n_val must be a non-negative integer, got {n_val!r}")
     settings = resolve_settings(spec, overrides)
     n_times = steps_in(settings["duration"], settings["dt"])
+    n_train = settings["n_train"]
+    gap = n_times - 1 if spec.windowed else 0
+    generated = {**settings, "n_train": n_train + gap + n_val} if n_val else settings
+    data = _load_arrays(spec, generated, seed, n_times, cache_dir)
+    train = data["train"]
+    val = train[n_train + gap :] if n_val else None
+    return DynamicsData(
+        name=name,
+        times=data["times"],
+        train=train[:n_train],
+        test=data["test"],
+        settings={**settings, "seed": seed, "n_val": n_val},
+        spec=spec,
+        path=data["path"],
+        val=val,
+    )
+
+
+def windows(simulation: torch.Tensor, length: int) -> torch.Tensor:
+    """Every window of ``length`` points of ``simulation`` ``(T, *shape)``: a strided view
+    ``(T − length + 1, length, *shape)``."""
+    return simulation.unfold(0, length, 1).movedim(-1, 1)
+
+
+def _load_arrays(spec, settings, seed, n_times, cache_dir) -> dict:
+    """The times and the train/test trajectories (windows of a windowed spec), cached."""
+    name = spec.name
     path = None
     arrays = None
     if cache_dir is not False:
@@ -219,15 +265,18 @@ def load_dataset(
         }
         if path is not None:
             _save_npz(path, arrays, settings, seed)
-    return DynamicsData(
-        name=name,
-        times=torch.from_numpy(arrays["times"]),
-        train=torch.from_numpy(arrays["train"]),
-        test=torch.from_numpy(arrays["test"]),
-        settings={**settings, "seed": seed},
-        spec=spec,
-        path=path,
-    )
+    out = {k: torch.from_numpy(arrays[k]) for k in ("times", "train", "test")}
+    if spec.windowed:
+        for group in ("train", "test"):
+            count = settings[f"n_{group}"]
+            sim = out[group]
+            if sim.shape[0] != count + n_times - 1:
+                raise RuntimeError(
+                    f"windowed dataset {name!r}: the {group} simulation has {sim.shape[0]} "
+                    f"points, {count + n_times - 1} expected ({count} windows of {n_times})"
+                )
+            out[group] = windows(sim, n_times)
+    return {**out, "path": path}
 
 
 def _read_cache(path: Path) -> dict | None:

@@ -38,7 +38,8 @@ def evaluate(model, data) -> dict:
     """Predict every test trajectory over the whole data window from its initial state.
 
     Returns log₁₀ MSE over ``t < horizon`` (``log10_mse_test``) and beyond it
-    (``log10_mse_extrapolation``), the same on the training trajectories, the parameter
+    (``log10_mse_extrapolation``), the same on the training trajectories (and on the
+    validation split as ``log10_mse_val``, when the data has one), the parameter
     error of the physical part, the energy drift of conservative systems, and the NFE of
     one test prediction; and the test predictions ``(n_test, T, *state)``.
     """
@@ -48,6 +49,8 @@ def evaluate(model, data) -> dict:
     pred = model(data.test[:, 0], n)
     nfe = model.nfe
     train_pred = model(data.train[:, 0], h)
+    val = getattr(data, "val", None)
+    val_pred = model(val[:, 0], h) if val is not None else None
     model.train(was_training)
     metrics = {
         "log10_mse_train": log10_mse(train_pred, data.train[:, :h]),
@@ -55,6 +58,8 @@ def evaluate(model, data) -> dict:
         "log10_mse_extrapolation": log10_mse(pred[:, h:], data.test[:, h:]),
         "nfe": nfe,
     }
+    if val is not None:
+        metrics["log10_mse_val"] = log10_mse(val_pred, val[:, :h])
     physics = model.physics
     if physics is not None:
         estimates = physics.estimates()

@@ -225,3 +225,106 @@ register_dataset(
         nonnegative_params=("D",),
     )
 )
+
+
+# -------------------------------------------------------------------- damped wave (APHYNITY)
+FOURTH_ORDER = (-1 / 12, 4 / 3, -5 / 2, 4 / 3, -1 / 12)  # ∂ₓ² stencil, order 4
+SECOND_ORDER = (1.0, -2.0, 1.0)  # ∂ₓ² stencil, order 2
+WAVE_BOUNDARIES = ("aphynity", "periodic")
+
+
+def second_derivative(u: np.ndarray, dx: float, axis: int, stencil, boundary: str) -> np.ndarray:
+    """``∂²u`` along ``axis`` by a centred ``stencil`` of ``2r + 1`` weights.
+
+    ``boundary = 'periodic'`` wraps around; ``'aphynity'`` sets the derivative to zero on the
+    ``r`` cells next to each edge of ``axis`` (their code computes it on the interior only, so
+    the Laplacian there is the other axis' derivative alone).
+    """
+    r = len(stencil) // 2
+    if boundary == "periodic":
+        return sum(w * np.roll(u, r - j, axis) for j, w in enumerate(stencil)) / dx**2
+    out = np.zeros_like(u)
+    n = u.shape[axis]
+    inner = [slice(None)] * u.ndim
+    inner[axis] = slice(r, n - r)
+    total = 0.0
+    for j, w in enumerate(stencil):
+        take = [slice(None)] * u.ndim
+        take[axis] = slice(j, n - 2 * r + j)
+        total = total + w * u[tuple(take)]
+    out[tuple(inner)] = total / dx**2
+    return out
+
+
+def damped_wave_rhs(settings):
+    """``(u, u_t)' = (u_t, c²Δu − k u_t)``, fourth-order five-point Laplacian per axis."""
+    c, k, size, boundary = settings["c"], settings["k"], settings["size"], settings["boundary"]
+    dx = settings["length"] / size
+
+    def rhs(t, y):
+        u, ut = y.reshape(2, size, size)
+        lap = sum(second_derivative(u, dx, ax, FOURTH_ORDER, boundary) for ax in (0, 1))
+        return np.concatenate([ut.ravel(), (c**2 * lap - k * ut).ravel()])
+
+    return rhs
+
+
+def damped_wave_initial(settings, seed: int) -> np.ndarray:
+    """APHYNITY's initial state: ``u = exp(−|x − m|²/s)``, ``u_t = 0`` (``(2, size, size)``).
+
+    ``s ~ U(10, 100)`` and ``m`` has integer coordinates in ``[20, 40)`` on a ``[0, 64)²``
+    domain (their grid: 64 cells, dx = 1); another ``length`` scales both.
+    """
+    rng = np.random.RandomState(seed)
+    scale = settings["length"] / 64.0
+    s = rng.uniform(10, 100) * scale**2
+    mean = rng.randint(low=20, high=40, size=(2,)) * scale
+    x, y = grid_2d(settings["size"], settings["length"])
+    u = np.exp(-((x - mean[0]) ** 2 + (y - mean[1]) ** 2) / s)
+    return np.stack([u, np.zeros_like(u)])
+
+
+def solve_damped_wave(y0: np.ndarray, times: np.ndarray, settings: dict) -> np.ndarray:
+    """The damped wave from ``y0`` ``(2, size, size)``; returns ``(T, 2, size, size)``."""
+    states = integrate(damped_wave_rhs(settings), y0.ravel(), times, rtol=1e-10, atol=1e-10)
+    return states.reshape(len(times), *y0.shape)
+
+
+def generate_damped_wave(settings, seed, group):
+    # APHYNITY simulates once per group (train: seed 2³¹ − 1, test: seed 0) and cuts windows
+    # of T points starting at every step; seed shifts both.
+    if settings["boundary"] not in WAVE_BOUNDARIES:
+        raise ValueError(
+            f"dataset 'wave': boundary must be one of {WAVE_BOUNDARIES}, "
+            f"got {settings['boundary']!r}"
+        )
+    n_times = len(data_times(settings))
+    count = settings["n_train" if group == "train" else "n_test"]
+    y0 = damped_wave_initial(settings, INT32_MAX - seed if group == "train" else seed)
+    times = settings["dt"] * np.arange(count + n_times - 1)
+    return solve_damped_wave(y0, times, settings)
+
+
+register_dataset(
+    DatasetSpec(
+        name="wave",
+        equation=(
+            "∂ₜ²u = c²Δu − k ∂ₜu on [0, L)², state (u, ∂ₜu), fourth-order five-point ∂² per "
+            "axis, each zero on the 2 cells next to its axis' edges ('aphynity') or periodic"
+        ),
+        generate=generate_damped_wave,
+        state_shape=lambda s: (2, s["size"], s["size"]),
+        ndim=2,
+        sizes=dict(n_train=200, n_test=50, duration=0.025, horizon=0.025, dt=1e-3),
+        params=dict(c=330.0, k=50.0, size=64, length=64.0, boundary="aphynity"),
+        solver=(
+            "method of lines, scipy solve_ivp DOP853, rtol = atol = 1e-10; one simulation per "
+            "group from a Gaussian bump, windows of duration/dt points at every step"
+        ),
+        physics="wave",
+        true_physics="damped_wave",
+        positive_params=("c", "size", "length"),
+        nonnegative_params=("k",),
+        windowed=True,
+    )
+)

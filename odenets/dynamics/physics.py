@@ -50,7 +50,39 @@ def create_physics(name: str, data, learn: bool = True, init: dict | None = None
             f"physical model {name!r} acts on {kind} with {cls.channels} channel(s), but "
             f"dataset {data.name!r} has states of shape {shape} (ndim {data.ndim})"
         )
-    return cls.for_data(data.settings, learn=learn, init=dict(init or {}))
+    try:
+        model = cls.for_data(data.settings, learn=learn, init=dict(init or {}))
+    except KeyError as err:
+        raise ValueError(
+            f"physical model {name!r} needs the dataset setting {err.args[0]!r}, which dataset "
+            f"{data.name!r} does not have: the model is made for another system (its settings: "
+            f"{sorted(k for k in data.settings if k not in ('seed', 'n_val'))})"
+        ) from None
+    check_fits(model, name, data)
+    return model
+
+
+def check_fits(model: nn.Module, name: str, data) -> None:
+    """Apply ``model`` to one state of ``data``: it must return a tensor of the state's shape.
+
+    Catches what the channel count cannot: a grid of another size than the model was built
+    for (e.g. a known velocity field on 32×32 applied to 16×16 data).
+    """
+    state = data.train[:1, 0].to(torch.float64)
+    try:
+        with torch.no_grad():
+            out = model.to(torch.float64)(state)
+    except RuntimeError as err:
+        raise ValueError(
+            f"physical model {name!r} does not fit dataset {data.name!r}: applied to a state "
+            f"of shape {tuple(state.shape[1:])} it fails ({err})"
+        ) from None
+    if tuple(out.shape) != tuple(state.shape):
+        raise ValueError(
+            f"physical model {name!r} does not fit dataset {data.name!r}: it maps a state of "
+            f"shape {tuple(state.shape[1:])} to one of shape {tuple(out.shape[1:])}; the "
+            f"vector field must return the shape of the state"
+        )
 
 
 def positive_log_parameter(module: nn.Module, name: str, value: float, learn: bool) -> None:
@@ -316,3 +348,91 @@ class AdvectionDiffusion(PhysicalModel):
 
     def estimates(self):
         return {"D": float(self.log_D.detach().exp())}
+
+
+# ------------------------------------------------------------------------------ damped wave
+def second_difference(u: torch.Tensor, dx: float, dim: int, stencil, boundary: str):
+    """``∂²u`` along ``dim`` by a centred ``stencil`` (``2r + 1`` weights).
+
+    ``'periodic'`` wraps around; ``'aphynity'`` is zero on the ``r`` cells next to each edge of
+    ``dim``, as in APHYNITY's data and physical model (derivatives on the interior only).
+    """
+    r, dim = len(stencil) // 2, dim % u.dim()
+    if boundary == "periodic":
+        return sum(w * u.roll(r - j, dim) for j, w in enumerate(stencil)) / dx**2
+    n = u.shape[dim]
+    inner = sum(w * u.narrow(dim, j, n - 2 * r) for j, w in enumerate(stencil)) / dx**2
+    zeros = inner.new_zeros(inner.shape[:dim] + (r,) + inner.shape[dim + 1 :])
+    return torch.cat([zeros, inner, zeros], dim=dim)
+
+
+@register_physics
+class DampedWave(PhysicalModel):
+    """Damped wave ``∂ₜ(u, u_t) = (u_t, c²Δu − k u_t)`` (the complete model: the true PDE).
+
+    ``Δ`` is the data's fourth-order Laplacian (five points per axis, weights
+    ``(−1/12, 4/3, −5/2, 4/3, −1/12)/dx²``, error O(dx⁴)) with the data's boundary:
+    each ∂² zero on the 2 cells next to its axis' edges (APHYNITY) or periodic. ``c`` and
+    ``k`` are fixed (true ODE) or learned through their logarithms.
+    """
+
+    name = "damped_wave"
+    equation = "∂ₜ(u, u_t) = (u_t, c²Δu − k u_t)"
+    ndim = 2
+    damped: ClassVar[bool] = True
+
+    def __init__(self, c: float, k: float, dx: float, boundary: str = "aphynity",
+                 learn: bool = False):  # fmt: skip
+        from .pde_datasets import FOURTH_ORDER, WAVE_BOUNDARIES
+
+        super().__init__()
+        if boundary not in WAVE_BOUNDARIES:
+            raise ValueError(f"boundary must be one of {WAVE_BOUNDARIES}, got {boundary!r}")
+        positive_log_parameter(self, "c", c, learn)
+        if self.damped:
+            positive_log_parameter(self, "k", k, learn)
+        self.dx, self.boundary, self.stencil = float(dx), boundary, FOURTH_ORDER
+
+    @classmethod
+    def for_data(cls, settings, learn, init):
+        names = ("c", "k") if cls.damped else ("c",)
+        _check_init(cls, init, names)
+        dx = settings["length"] / settings["size"]
+        guess = {"c": 360.0, "k": 45.0}  # APHYNITY's initial c_org = 3.6 (c = 100 c_org), k
+        c = settings["c"] if not learn else init.get("c", guess["c"])
+        k = settings["k"] if not learn else init.get("k", guess["k"])
+        return cls(c, k, dx, settings["boundary"], learn=learn)
+
+    def laplacian(self, u):
+        return sum(second_difference(u, self.dx, d, self.stencil, self.boundary) for d in (-1, -2))
+
+    def forward(self, y):
+        u, ut = y[:, 0:1], y[:, 1:2]
+        c = self.log_c.exp().to(y.dtype)
+        utt = c**2 * self.laplacian(u)
+        if self.damped:
+            utt = utt - self.log_k.exp().to(y.dtype) * ut
+        return torch.cat([ut, utt], dim=1)
+
+    def estimates(self):
+        out = {"c": float(self.log_c.detach().exp())}
+        if self.damped:
+            out["k"] = float(self.log_k.detach().exp())
+        return out
+
+
+@register_physics
+class Wave(DampedWave):
+    """Undamped wave ``∂ₜ(u, u_t) = (u_t, c²Δu)``, learned ``c``: APHYNITY's incomplete model.
+
+    Initial guess c = 360 (APHYNITY's ``c_org = 3.6``; true 330). The Laplacian is the
+    data's (fourth order); APHYNITY's own model uses the three-point one on the same data.
+    """
+
+    name = "wave"
+    equation = "∂ₜ(u, u_t) = (u_t, c²Δu)"
+    damped = False
+
+    def __init__(self, c: float, k: float = 0.0, dx: float = 1.0, boundary: str = "aphynity",
+                 learn: bool = True):  # fmt: skip
+        super().__init__(c, k, dx, boundary, learn)

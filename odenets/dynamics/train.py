@@ -59,6 +59,7 @@ class DynamicsConfig:
     dataset: str = "pendulum"  # a registered dynamics dataset
     n_train: int | None = None
     n_test: int | None = None
+    n_val: int = 0  # validation trajectories (drawn like the training ones) to select on
     duration: float | None = None  # total simulated time (training horizon + extrapolation)
     horizon: float | None = None  # models train on t < horizon
     data_params: dict = field(default_factory=dict)  # physical/grid parameters, e.g. {"D": 0.02}
@@ -114,7 +115,8 @@ class DynamicsConfig:
                     "lbfgs_history"):  # fmt: skip
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{key} must be a positive integer, got {getattr(self, key)}")
-        for key in ("whole_iterations", "threads", "hidden", "ckpt_every", "log_every"):
+        for key in ("whole_iterations", "threads", "hidden", "ckpt_every", "log_every",
+                    "n_val"):  # fmt: skip
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
         if self.niter is not None and self.niter <= 0:
@@ -190,7 +192,7 @@ def load_data(cfg: DynamicsConfig) -> DynamicsData:
     get_dataset_spec(cfg.dataset)  # unknown name: a clear error before anything else
     sizes = dict(n_train=cfg.n_train, n_test=cfg.n_test, duration=cfg.duration,
                  horizon=cfg.horizon)  # fmt: skip
-    data = _load_dataset(cfg.dataset, cfg.cache_dir or None, cfg.seed,
+    data = _load_dataset(cfg.dataset, cfg.cache_dir or None, cfg.seed, n_val=cfg.n_val,
                          **sizes, **cfg.data_params)  # fmt: skip
     return data.to(DTYPES[cfg.dtype])
 
@@ -248,7 +250,7 @@ class DynamicsTask(Task):
     """Trajectory MSE (or APHYNITY's objective); one period is ``eval_every`` iterations."""
 
     period_name = "evaluation"
-    selects_best = False  # train and test trajectories only: no split to select a checkpoint on
+    selects_best = False  # set per run: True with a validation split (n_val > 0)
     evaluates_at_start = True
     divergence_hint = (
         "Lower --lr, take smaller ODE steps (--substeps) or train on shorter --window s."
@@ -259,6 +261,9 @@ class DynamicsTask(Task):
             f"then cached)")  # fmt: skip
         data = load_data(cfg)
         self.data, self.cfg = data, resolved(cfg, data)
+        # with a validation split the checkpoint of lowest validation MSE is kept and scored
+        # on the test set at the end; without one, the last iterate is (never the test set)
+        self.selects_best = data.val is not None
         say(data.spec.describe(data.settings))
         seed_everything(cfg.seed)
         self.model = build_model(self.cfg, data)
@@ -331,6 +336,13 @@ class DynamicsTask(Task):
         if after_batch is not None:
             after_batch(self.model)
         return metrics
+
+    def better(self, val: dict, best: dict | None) -> bool:
+        """Lower validation log₁₀ MSE (t < horizon) wins; only a finite value may."""
+        value = val.get("log10_mse_val", math.nan)
+        if not math.isfinite(value):
+            return False
+        return best is None or value < best["log10_mse_val"]
 
     def period_line(self, record: dict, total_periods: int) -> str:
         parts = [f"{k}={v:.4g}" for k, v in record.items() if isinstance(v, float)]
@@ -405,15 +417,22 @@ class DynamicsTask(Task):
 
     # ------------------------------------------------------------------------- the end
     def final_metrics(self, best_path) -> dict:
+        """The test metrics of the final model: the best validation checkpoint's, if any."""
+        if best_path is not None:
+            payload = load_checkpoint(best_path)
+            self.model.load_state_dict(payload["model"])
         metrics, self.pred = evaluate(self.model, self.data)
         return {**metrics, "true_params": self.data.params}
 
     def summary(self, best) -> dict:
-        return {
+        out = {
             "dataset": self.data.spec.describe(self.data.settings),
             "model": self.cfg.model,
             "trainable_parameters": sum(p.numel() for p in self.params),
         }
+        if best is not None:
+            out.update(best_iteration=best["iteration"], best_log10_mse_val=best["log10_mse_val"])
+        return out
 
     def final_line(self, summary: dict) -> str:
         keys = ("log10_mse_test", "log10_mse_extrapolation", "param_error_pct", "energy_drift")
