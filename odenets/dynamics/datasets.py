@@ -45,6 +45,7 @@ class DatasetSpec:
     ``(n + T − 1, *shape)`` per group and the group's ``n`` trajectories are its windows of
     ``T = duration/dt`` points starting at every step (APHYNITY's damped wave: 200 / 50
     windows of 25 steps); the windows are strided views, so only the simulation is stored.
+    A windowed spec also generates group ``"val"`` (``settings["n_val"]`` windows).
     """
 
     name: str
@@ -209,8 +210,9 @@ def load_dataset(
     ``n_val > 0`` adds a validation split of ``n_val`` trajectories drawn like the training
     ones: the training group is generated with ``n_train + n_val`` trajectories (the first
     ``n_train`` are the same as without ``n_val``: every generator seeds trajectory ``i`` by
-    ``i``) and split. For a windowed dataset the validation windows start ``T − 1`` steps
-    after the last training window, so no time point is shared with a training window.
+    ``i``) and split. A windowed dataset has a third simulation instead, group ``"val"``
+    (its own initial state, windows from t = 0 like the test group): windows later in the
+    training simulation would be damped far below the test windows' scale.
     """
     spec = get_dataset_spec(name)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -220,11 +222,13 @@ def load_dataset(
     settings = resolve_settings(spec, overrides)
     n_times = steps_in(settings["duration"], settings["dt"])
     n_train = settings["n_train"]
-    gap = n_times - 1 if spec.windowed else 0
-    generated = {**settings, "n_train": n_train + gap + n_val} if n_val else settings
+    if spec.windowed:
+        generated = {**settings, "n_val": n_val} if n_val else settings
+    else:
+        generated = {**settings, "n_train": n_train + n_val} if n_val else settings
     data = _load_arrays(spec, generated, seed, n_times, cache_dir)
     train = data["train"]
-    val = train[n_train + gap :] if n_val else None
+    val = data.get("val", train[n_train:]) if n_val else None
     return DynamicsData(
         name=name,
         times=data["times"],
@@ -263,11 +267,14 @@ def _load_arrays(spec, settings, seed, n_times, cache_dir) -> dict:
             "train": spec.generate(settings, seed, "train"),
             "test": spec.generate(settings, seed, "test"),
         }
+        if settings.get("n_val"):
+            arrays["val"] = spec.generate(settings, seed, "val")
         if path is not None:
             _save_npz(path, arrays, settings, seed)
-    out = {k: torch.from_numpy(arrays[k]) for k in ("times", "train", "test")}
+    groups = [g for g in ("train", "test", "val") if g in arrays]
+    out = {k: torch.from_numpy(arrays[k]) for k in ("times", *groups)}
     if spec.windowed:
-        for group in ("train", "test"):
+        for group in groups:
             count = settings[f"n_{group}"]
             sim = out[group]
             if sim.shape[0] != count + n_times - 1:
@@ -283,7 +290,10 @@ def _read_cache(path: Path) -> dict | None:
     """The cached arrays, or None (and a warning) when the file is unreadable: regenerate."""
     try:
         with np.load(path, allow_pickle=False) as cached:
-            return {k: cached[k] for k in ("times", "train", "test")}
+            keys = [k for k in ("times", "train", "test", "val") if k in cached.files]
+            if not {"times", "train", "test"} <= set(keys):
+                raise KeyError("times, train or test")
+            return {k: cached[k] for k in keys}
     except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as err:
         warnings.warn(
             f"dynamics cache {str(path)!r} is unreadable ({type(err).__name__}: {err}); "

@@ -292,15 +292,16 @@ def solve_damped_wave(y0: np.ndarray, times: np.ndarray, settings: dict) -> np.n
 
 def generate_damped_wave(settings, seed, group):
     # APHYNITY simulates once per group (train: seed 2³¹ − 1, test: seed 0) and cuts windows
-    # of T points starting at every step; seed shifts both.
+    # of T points starting at every step; seed shifts both. Validation: seed 2³⁰ + seed.
     if settings["boundary"] not in WAVE_BOUNDARIES:
         raise ValueError(
             f"dataset 'wave': boundary must be one of {WAVE_BOUNDARIES}, "
             f"got {settings['boundary']!r}"
         )
     n_times = len(data_times(settings))
-    count = settings["n_train" if group == "train" else "n_test"]
-    y0 = damped_wave_initial(settings, INT32_MAX - seed if group == "train" else seed)
+    count = settings[f"n_{group}"]
+    seeds = {"train": INT32_MAX - seed, "test": seed, "val": 2**30 + seed}
+    y0 = damped_wave_initial(settings, seeds[group])
     times = settings["dt"] * np.arange(count + n_times - 1)
     return solve_damped_wave(y0, times, settings)
 

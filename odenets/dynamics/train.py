@@ -49,6 +49,7 @@ from ..training.seeding import seed_everything
 from ..training.task import Diverged, Task
 from .datasets import DynamicsData, get_dataset_spec, is_dynamics_dataset, list_datasets
 from .datasets import load_dataset as _load_dataset
+from .hybrid import ScaledNetwork, data_scales
 from .metrics import evaluate
 from .models import BASE_MODELS, PHYSICS_MODELS, build_dynamics_model, list_dynamics_models
 
@@ -68,6 +69,7 @@ class DynamicsConfig:
     model: str = "aphynity"  # node, physics, hybrid_naive, aphynity, true_ode or a zoo scheme
     network: str = ""  # F_a: "" = mlp (vectors) / conv (fields), or a zoo field name
     hidden: int = 0  # 0 = 200 (vectors, APHYNITY's MLP) / 16 (fields)
+    scale_network: bool = False  # F_a on unit-scale states/derivatives (data's channel stds)
     physics: str = ""  # "" = the dataset's incomplete physical model
     physics_init: dict = field(default_factory=dict)  # initial guesses, e.g. {"omega0_square": 0.2}
     integrator: str = "odeint"  # or a one-field zoo scheme (euler, rk4, node, ...) for hybrids
@@ -204,6 +206,15 @@ def build_model(cfg: DynamicsConfig, data: DynamicsData):
         integrator=cfg.integrator, method=cfg.method, rtol=cfg.rtol, atol=cfg.atol,
         substeps=cfg.substeps, adjoint=cfg.adjoint,
     )  # fmt: skip
+    if cfg.scale_network:
+        hybrid = model.hybrid
+        if hybrid is None or hybrid.augmentation is None:
+            raise ConfigError(
+                f"scale_network scales the network F_a; model {cfg.model!r} has none (use it "
+                f"with node, hybrid_naive or aphynity)"
+            )
+        train_part = data.train[:, : data.horizon_steps]
+        hybrid.augmentation = ScaledNetwork(hybrid.augmentation, *data_scales(train_part, data.dt))
     return model.to(DTYPES[cfg.dtype])
 
 
