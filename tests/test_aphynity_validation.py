@@ -64,3 +64,31 @@ def test_negative_n_val_is_a_clear_error(tmp_path, cache):
     with pytest.raises(ConfigError, match="n_val must be >= 0"):
         train.main([*PENDULUM, "--n-val", "-1", "--out-dir", str(tmp_path),
                     "--cache-dir", str(cache)])  # fmt: skip
+
+
+def test_scaled_network_sees_unit_scale_states_and_returns_the_data_scale(cache):
+    """``scale_network``: ``F_a(y) = s_out ⊙ net(y ⊘ s_in)`` with the training data's
+    per-channel stds of the states and of their finite-difference rates."""
+    from odenets.dynamics.hybrid import ScaledNetwork, data_scales
+
+    data = load_dataset("wave", cache, n_train=6, n_test=2, size=12).to(torch.float64)
+    s_in, s_out = data_scales(data.train, data.dt)
+    assert s_in.shape == s_out.shape == (2, 1, 1)
+    u_t = data.train[:, :, 1]
+    assert float(s_in[1]) == pytest.approx(float(u_t.std()), rel=1e-12)
+    rate = (data.train[:, 1:, 1] - data.train[:, :-1, 1]) / data.dt
+    assert float(s_out[1]) == pytest.approx(float(rate.std()), rel=1e-12)
+    assert float(s_out[1]) > 100 * float(s_in[0])  # u_tt ≫ u: why the network is scaled
+    seen = []
+    net = ScaledNetwork(lambda y: seen.append(y) or torch.ones_like(y), s_in, s_out)
+    out = net(data.train[:3, 0])
+    torch.testing.assert_close(seen[0], data.train[:3, 0] / s_in)
+    torch.testing.assert_close(out, s_out.expand_as(out))
+
+
+def test_scale_network_needs_a_network(tmp_path, cache):
+    from odenets.config import ConfigError
+
+    with pytest.raises(ConfigError, match="scale_network scales the network F_a"):
+        train.main([*PENDULUM, "--model", "physics", "--scale-network", "--out-dir",
+                    str(tmp_path), "--cache-dir", str(cache)])  # fmt: skip
