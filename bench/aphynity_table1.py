@@ -101,7 +101,7 @@ BASE = {
         batch_size=8,
         window=0,
         iterations=400,
-        eval_every=40,
+        eval_every=20,
         lr=1e-3,
         lr_physics=2e-2,
         cosine=True,
@@ -192,9 +192,11 @@ def run_system(args) -> Path:
     command += "".join(f" --set {s}" for s in args.set)
     command += "".join(f" --row-set {s}" for s in args.row_set)
     command += " --rows " + " ".join(args.rows) if args.rows else ""
-    out = Path(args.out_dir) / f"aphynity_table1_{args.system}.json"
+    command += f" --tag {args.tag}" if args.tag else ""
+    tag = f"_{args.tag}" if args.tag else ""
+    out = Path(args.out_dir) / f"aphynity_table1_{args.system}{tag}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"system": args.system, "command": command,
+    out.write_text(json.dumps({"system": args.system, "command": command, "tag": args.tag,
                                "seconds": time.perf_counter() - started, "rows": results},
                               indent=1))  # fmt: skip
     print(f"wrote {out}")
@@ -261,17 +263,23 @@ def write_table(args) -> Path:
         "",
     ]
     for system in ("rd", "wave", "pendulum"):
-        path = Path(args.out_dir) / f"aphynity_table1_{system}.json"
-        if not path.is_file():
+        paths = sorted(Path(args.out_dir).glob(f"aphynity_table1_{system}*.json"))
+        records = [json.loads(p.read_text()) for p in paths]
+        main_records = [r for r in records if not r.get("tag", "").startswith("alt")]
+        alt_records = [r for r in records if r not in main_records]
+        if not main_records:
             lines += [f"## {SYSTEMS[system]['title']}", "", "Not run.", ""]
             continue
-        record = json.loads(path.read_text())
-        runs = record["rows"]
+        runs: dict = {}
+        for record in main_records:  # the rows of every main run, merged by seed
+            for row, rs in record["rows"].items():
+                runs.setdefault(row, []).extend(rs)
         seeds = sorted({r["seed"] for rows in runs.values() for r in rows})
+        lines += [f"## {SYSTEMS[system]['title']}", ""]
+        lines += [f"`{r['command']}` ({r['seconds']:.0f} s)." for r in main_records]
         lines += [
-            f"## {SYSTEMS[system]['title']}",
             "",
-            f"`{record['command']}` ({record['seconds']:.0f} s; seeds {seeds}).",
+            f"Seeds {seeds}.",
             "",
             f"Setting: {budget(system, runs)}.",
             "",
@@ -304,6 +312,14 @@ def write_table(args) -> Path:
             "paper: " + " > ".join(LABELS[r] for r in paper_order))  # fmt: skip
         lines += ["", f"Ordering of the trained rows (worst to best): "
                   f"{' > '.join(LABELS[r] for r in order)} ({verdict}).", ""]  # fmt: skip
+        for record in alt_records:
+            lines += [f"Another setting, `{record['command']}` ({record['seconds']:.0f} s):", ""]
+            for row, rs in record["rows"].items():
+                error = mean_std([r.get("param_error_pct") for r in rs])
+                mse = mean_std([r["log10_mse_test"] for r in rs])
+                lines.append(f"- {LABELS[row]}: log₁₀ MSE {mse}, parameter error {error} % "
+                             f"({len(rs)} seed(s))")  # fmt: skip
+            lines.append("")
     notes = Path(args.out_dir) / "aphynity_table1_notes.md"
     if notes.is_file():
         lines += [notes.read_text()]
@@ -320,6 +336,7 @@ def main(argv=None):
     parser.add_argument("--rows", nargs="+", choices=ROWS, default=None)
     parser.add_argument("--set", action="append", default=[], help="key=value, every row")
     parser.add_argument("--row-set", action="append", default=[], help="row:key=value")
+    parser.add_argument("--tag", default="", help="JSON name suffix; 'alt…': another setting")
     parser.add_argument("--table", action="store_true", help="write the markdown table")
     parser.add_argument("--out-dir", default="results")
     args = parser.parse_args(argv)
