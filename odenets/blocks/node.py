@@ -41,11 +41,37 @@ class NodeBlock(AdaptiveBlock):
     ``augment=p`` appends ``p`` zero channels at ``init`` and drops them at ``output``
     (augmented Neural ODE, Dupont et al. 2019): the field acts on ``C + p`` channels.
 
+    **Evaluation solver.** ``eval_method``, ``eval_rtol``, ``eval_atol``, ``eval_options``
+    (``None``: the training value) are used when the block is in ``eval()`` mode: e.g.
+    train on a fixed grid (``method="rk4", options={"step_size": 0.5}``) and evaluate with
+    an adaptive solver (``eval_method="dopri5"``), or the reverse.
+
+    **Regularisers** (RNODE, Finlay, Jacobsen, Nurbekyan & Oberman 2020, "How to train your
+    neural ODE"), computed only in training mode with gradients on: the state is augmented by
+    per-example accumulators integrated with it by the same solver,
+
+    * kinetic energy ``K = (1/B) Σ_b ∫₀ᵀ ‖F(y_b(t))‖² / D dt``,
+    * Jacobian Frobenius norm ``J = (1/B) Σ_b ∫₀ᵀ ‖εᵀ ∂F/∂y(y_b(t))‖² / D dt``, the Hutchinson
+      estimate of ``∫ ‖∂F/∂y‖_F² / D dt`` (``E[εεᵀ] = I``; one probe ``ε`` per example and
+      solve, Gaussian or Rademacher (``probe``), fixed over the solve as in RNODE),
+
+    with ``D`` the number of state entries per example. ``regularization_loss`` (a tensor
+    with its graph, or ``None``) is ``kinetic·K + jacobian·J`` of the last training solve,
+    ``kinetic_energy`` and ``jacobian_frobenius`` its two terms (floats, for logging);
+    :func:`odenets.regularizers.continuous_penalty` sums the loss over a model.
+
+    **STEER** (Ghosh, Behl, Dupont, Torr & Namboodiri 2020): with ``steer=b`` (``0 ≤ b <
+    h``) each training solve ends at ``T ~ U(h − b, h + b)`` instead of ``h``; evaluation
+    ends at ``h``.
+
     ``order`` and ``stability`` are those of the chosen method; the stability argument is
     ``dt·λ`` with ``dt`` the solver's internal step (``h`` for a fixed-grid method without
     ``step_size``). After each ``step``: ``nfe_forward`` counts the field evaluations it made,
     ``nfe_backward`` those of the adjoint solves run since (0 with direct backprop, which
-    differentiates the stored graph of the forward evaluations instead).
+    differentiates the stored graph of the forward evaluations instead); ``steps_accepted``
+    and ``steps_rejected`` count the solver's steps (every grid step of a fixed-grid method is
+    accepted), ``steps_accepted_backward`` / ``steps_rejected_backward`` those of the adjoint
+    solve. Methods that report no steps (``scipy_solver``) leave them ``None``.
     """
 
     name = "node"
@@ -63,13 +89,18 @@ class NodeBlock(AdaptiveBlock):
         options: dict | None = None,
         adjoint: bool = False,
         augment: int = 0,
+        *,
+        kinetic: float = 0.0,
+        jacobian: float = 0.0,
+        probe: str = "gaussian",
+        steer: float = 0.0,
+        eval_method: str | None = None,
+        eval_rtol: float | None = None,
+        eval_atol: float | None = None,
+        eval_options: dict | None = None,
     ):
         super().__init__(fields, h)
-        if method not in ODE_METHODS:
-            raise ValueError(
-                f"Unknown ODE method {method!r}; valid torchdiffeq methods: {sorted(ODE_METHODS)}"
-            )
-        self.method = method
+        self.method = _check_method(method, "method")
         self.rtol = _check_tolerance(rtol, "rtol")
         self.atol = _check_tolerance(atol, "atol")
         self.options = _check_options(method, options)
@@ -78,16 +109,54 @@ class NodeBlock(AdaptiveBlock):
         self.adjoint = adjoint
         self.augment = 0 if augment == 0 else check_positive_int(augment, "augment")
         self.order = ODE_METHODS[method].order
+        self.kinetic = _check_weight(kinetic, "kinetic")
+        self.jacobian = _check_weight(jacobian, "jacobian")
+        if probe not in PROBES:
+            raise ValueError(f"probe must be one of {sorted(PROBES)}, got {probe!r}")
+        self.probe = probe
+        self.steer = _check_weight(steer, "steer")
+        if self.steer >= self.h:
+            raise ValueError(
+                f"steer = {steer!r} must be smaller than h = {self.h!r}: the end time is drawn "
+                f"from U(h - steer, h + steer) and must stay > 0"
+            )
+        self.eval_method = (
+            None if eval_method is None else _check_method(eval_method, "eval_method")
+        )
+        self.eval_rtol = None if eval_rtol is None else _check_tolerance(eval_rtol, "eval_rtol")
+        self.eval_atol = None if eval_atol is None else _check_tolerance(eval_atol, "eval_atol")
+        if eval_options is not None:
+            eval_options = _check_options(eval_method or method, eval_options)
+        elif eval_method is not None and ODE_METHODS[eval_method].kind != ODE_METHODS[method].kind:
+            eval_options = {}  # the training options belong to another kind of solver
+        self.eval_options = eval_options
         self.nfe_forward = 0
-        self._backward_calls = [0]
+        self._backward = {"nfe": 0, "accepted": 0, "rejected": 0}
+        self.steps_accepted: int | None = 0
+        self.steps_rejected: int | None = 0
+        self.regularization_loss: torch.Tensor | None = None
+        self.kinetic_energy: float | None = None
+        self.jacobian_frobenius: float | None = None
 
     @property
     def nfe_backward(self) -> int:
-        return self._backward_calls[0]
+        return self._backward["nfe"]
+
+    @property
+    def steps_accepted_backward(self) -> int | None:
+        return self._backward["accepted"]
+
+    @property
+    def steps_rejected_backward(self) -> int | None:
+        return self._backward["rejected"]
 
     @property
     def time_dependent(self) -> bool:
         return isinstance(self.field, TimeDependentField)
+
+    @property
+    def regularized(self) -> bool:
+        return bool(self.kinetic or self.jacobian)
 
     @property
     def stability(self):
@@ -96,6 +165,17 @@ class NodeBlock(AdaptiveBlock):
     @classmethod
     def declared_stability(cls):
         return method_stability("dopri5")
+
+    def solver_settings(self, training: bool | None = None) -> dict:
+        """``method``, ``rtol``, ``atol``, ``options`` of a training (or evaluation) solve."""
+        training = self.training if training is None else training
+        settings = dict(method=self.method, rtol=self.rtol, atol=self.atol, options=self.options)
+        if not training:
+            for key in settings:
+                value = getattr(self, f"eval_{key}")
+                if value is not None:
+                    settings[key] = value
+        return settings
 
     def init(self, y0: torch.Tensor) -> torch.Tensor:
         if not self.augment:
@@ -106,19 +186,45 @@ class NodeBlock(AdaptiveBlock):
     def output(self, state: torch.Tensor) -> torch.Tensor:
         return state[:, : state.shape[1] - self.augment] if self.augment else state
 
+    def end_time(self, y: torch.Tensor) -> torch.Tensor:
+        """``h``, or in training with ``steer = b`` a draw of ``U(h − b, h + b)``."""
+        if self.training and self.steer:
+            u = torch.rand((), dtype=y.dtype, device=y.device)
+            return self.h + self.steer * (2 * u - 1)
+        return torch.tensor(self.h, dtype=y.dtype, device=y.device)
+
     def solve(self, y: torch.Tensor, *, adjoint: bool) -> torch.Tensor:
         """``y(h)``; ``adjoint=True`` differentiates by the adjoint ODE (``odeint_adjoint``)."""
-        forward_calls = [0]
-        func = _ODEFunc(self.field, self.time_dependent, forward_calls)
-        t = torch.tensor([0.0, self.h], dtype=y.dtype, device=y.device)
-        kwargs = dict(rtol=self.rtol, atol=self.atol, method=self.method, options=self.options)
-        if adjoint:
-            solution = torchdiffeq.odeint_adjoint(func, y, t, **kwargs)
-        else:
-            solution = torchdiffeq.odeint(func, y, t, **kwargs)
-        self.nfe_forward = forward_calls[0]
-        self._backward_calls = func.calls = [0]  # later calls come from the adjoint solve
-        return solution[-1]
+        settings = self.solver_settings()
+        regularize = self.regularized and self.training and torch.is_grad_enabled()
+        probe = _draw_probe(y, self.probe) if regularize and self.jacobian else None
+        func = _make_func(
+            self.field, self.time_dependent, ODE_METHODS[settings["method"]].kind,
+            kinetic=regularize and bool(self.kinetic), probe=probe,
+        )  # fmt: skip
+        t = torch.stack([torch.zeros((), dtype=y.dtype, device=y.device), self.end_time(y)])
+        state = (y, y.new_zeros(y.shape[0], func.num_terms)) if regularize else y
+        solver = torchdiffeq.odeint_adjoint if adjoint else torchdiffeq.odeint
+        solution = solver(func, state, t, **settings)
+        self.nfe_forward = func.counts["nfe"]
+        self.steps_accepted = func.counts["accepted"]
+        self.steps_rejected = func.counts["rejected"]
+        self._backward = func.counts = func.fresh_counts()  # later calls: the adjoint solve
+        if not regularize:
+            self.regularization_loss = self.kinetic_energy = self.jacobian_frobenius = None
+            return solution[-1]
+        y1, terms = solution[0][-1], solution[1][-1].mean(0)
+        loss, index = 0.0, 0
+        self.kinetic_energy = self.jacobian_frobenius = None
+        if self.kinetic:
+            self.kinetic_energy = float(terms[index].detach())
+            loss = loss + self.kinetic * terms[index]
+            index += 1
+        if self.jacobian:
+            self.jacobian_frobenius = float(terms[index].detach())
+            loss = loss + self.jacobian * terms[index]
+        self.regularization_loss = loss
+        return y1
 
     # ---------------------------------------------------------------------- swaps
     def swap_refusal(self, target: type[Block]) -> str | None:
@@ -135,24 +241,103 @@ class NodeBlock(AdaptiveBlock):
 
     def extra_repr(self) -> str:
         extra = f", augment={self.augment}" if self.augment else ""
+        for key in ("kinetic", "jacobian", "steer"):
+            if getattr(self, key):
+                extra += f", {key}={getattr(self, key):g}"
+        if self.eval_method is not None:
+            extra += f", eval_method={self.eval_method!r}"
         return (
             f"h={self.h:g}, method={self.method!r}, rtol={self.rtol:g}, atol={self.atol:g}, "
             f"adjoint={self.adjoint}{extra}"
         )
 
 
-class _ODEFunc(nn.Module):
-    """``f(t, y)`` for torchdiffeq around a field ``F(y)`` (or ``F(y, t)``), counting calls."""
+PROBES = ("gaussian", "rademacher")
 
-    def __init__(self, field: nn.Module, time_dependent: bool, calls: list[int]):
+
+def _draw_probe(y: torch.Tensor, kind: str) -> torch.Tensor:
+    """A Hutchinson probe ``ε`` like ``y`` with ``E[ε] = 0`` and ``E[εεᵀ] = I``."""
+    if kind == "gaussian":
+        return torch.randn_like(y)
+    return torch.randint_like(y, 0, 2).mul_(2).sub_(1)
+
+
+class _ODEFunc(nn.Module):
+    """``f(t, y)`` for torchdiffeq around a field ``F(y)`` (or ``F(y, t)``), counting calls.
+
+    With regularisers the state is ``(y, r)``, ``r`` the per-example accumulators
+    ``dr/dt = [‖F‖²/D, ‖εᵀ∂F/∂y‖²/D]`` (the terms asked for, in that order).
+    """
+
+    def __init__(self, field: nn.Module, time_dependent: bool, kinetic: bool, probe):
         super().__init__()
         self.field = field
         self.time_dependent = time_dependent
-        self.calls = calls
+        self.kinetic = kinetic
+        self.probe = probe
+        self.num_terms = int(kinetic) + int(probe is not None)
+        self.counts = self.fresh_counts()
 
-    def forward(self, t, y):
-        self.calls[0] += 1
+    @staticmethod
+    def fresh_counts() -> dict:
+        return {"nfe": 0, "accepted": 0, "rejected": 0}
+
+    def evaluate(self, t, y):
         return self.field(y, t) if self.time_dependent else self.field(y)
+
+    def forward(self, t, state):
+        self.counts["nfe"] += 1
+        if not self.num_terms:
+            return self.evaluate(t, state)
+        y = state[0]
+        with torch.enable_grad():
+            if self.probe is not None and not y.requires_grad:
+                y = y.detach().requires_grad_(True)
+            f = self.evaluate(t, y)
+            size = f[0].numel()
+            terms = []
+            if self.kinetic:
+                terms.append(f.pow(2).flatten(1).sum(1) / size)
+            if self.probe is not None:
+                (vjp,) = torch.autograd.grad(f, y, self.probe, create_graph=True)
+                terms.append(vjp.pow(2).flatten(1).sum(1) / size)
+        return f, torch.stack(terms, dim=1)
+
+
+class _FixedGridFunc(_ODEFunc):
+    def callback_step(self, t0, y0, dt):
+        self.counts["accepted"] += 1
+
+    def callback_step_adjoint(self, t0, y0, dt):
+        self.counts["accepted"] += 1
+
+
+class _AdaptiveFunc(_ODEFunc):
+    def callback_accept_step(self, t0, y0, dt):
+        self.counts["accepted"] += 1
+
+    def callback_reject_step(self, t0, y0, dt):
+        self.counts["rejected"] += 1
+
+    def callback_accept_step_adjoint(self, t0, y0, dt):
+        self.counts["accepted"] += 1
+
+    def callback_reject_step_adjoint(self, t0, y0, dt):
+        self.counts["rejected"] += 1
+
+
+class _UncountedFunc(_ODEFunc):
+    @staticmethod
+    def fresh_counts() -> dict:
+        return {"nfe": 0, "accepted": None, "rejected": None}
+
+
+_FUNCS = {"adaptive": _AdaptiveFunc, "fixed": _FixedGridFunc, "multistep": _FixedGridFunc,
+          "external": _UncountedFunc}  # fmt: skip
+
+
+def _make_func(field, time_dependent: bool, kind: str, kinetic: bool, probe) -> _ODEFunc:
+    return _FUNCS[kind](field, time_dependent, kinetic, probe)
 
 
 # ------------------------------------------------------------------------- method facts
@@ -260,6 +445,22 @@ def _check_tolerance(value, what: str) -> float:
         raise TypeError(f"{what} must be a positive real number, got {value!r}")
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{what} must be finite and > 0, got {value!r}")
+    return float(value)
+
+
+def _check_method(method, what: str) -> str:
+    if method not in ODE_METHODS:
+        raise ValueError(
+            f"Unknown ODE {what} {method!r}; valid torchdiffeq methods: {sorted(ODE_METHODS)}"
+        )
+    return method
+
+
+def _check_weight(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a real number >= 0, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{what} must be finite and >= 0, got {value!r}")
     return float(value)
 
 

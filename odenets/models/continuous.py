@@ -27,9 +27,13 @@ _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 _GLOBAL_POOL = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d}
 
 
-def group_norm(channels: int) -> nn.GroupNorm:
-    """Chen et al.'s ``GroupNorm(min(32, C), C)``, with the largest group count ≤ 32 dividing C."""
-    groups = max(g for g in range(1, min(32, channels) + 1) if channels % g == 0)
+def group_norm(channels: int, groups: int | None = None) -> nn.GroupNorm:
+    """``GroupNorm(G, C)``: Chen et al.'s ``G = min(32, C)`` by default, else at most ``groups``.
+
+    The group count is the largest divisor of ``C`` that is at most the bound.
+    """
+    bound = min(32, channels) if groups is None else check_positive_int(groups, "norm_groups")
+    groups = max(g for g in range(1, min(bound, channels) + 1) if channels % g == 0)
     return nn.GroupNorm(groups, channels)
 
 
@@ -48,11 +52,11 @@ class ConcatConv(nn.Module):
 class ConcatConvField(TimeDependentField):
     """Chen et al.'s ``ODEfunc``: ``GN → ReLU → ConcatConv → GN → ReLU → ConcatConv → GN``."""
 
-    def __init__(self, channels: int, ndim: int = 2):
+    def __init__(self, channels: int, ndim: int = 2, norm_groups: int | None = None):
         super().__init__()
         if ndim not in (1, 2):
             raise ValueError(f"ConcatConvField ndim must be 1 or 2, got {ndim!r}")
-        self.norm1, self.norm2, self.norm3 = (group_norm(channels) for _ in range(3))
+        self.norm1, self.norm2, self.norm3 = (group_norm(channels, norm_groups) for _ in range(3))
         self.conv1 = ConcatConv(channels, ndim)
         self.conv2 = ConcatConv(channels, ndim)
         self.act = nn.ReLU()
@@ -89,6 +93,14 @@ class ContinuousNet(ClassifierMixin, nn.Module):
         adjoint: bool = False,
         time_dependent: bool = True,
         memory: str = "store",
+        norm_groups: int | None = None,
+        kinetic: float = 0.0,
+        jacobian: float = 0.0,
+        steer: float = 0.0,
+        eval_method: str | None = None,
+        eval_rtol: float | None = None,
+        eval_atol: float | None = None,
+        eval_options: dict | None = None,
     ):
         super().__init__()
         if ndim not in (1, 2):
@@ -102,16 +114,25 @@ class ContinuousNet(ClassifierMixin, nn.Module):
         conv = _CONV[ndim]
         layers = [conv(in_chans, width, 3, 1)]
         for _ in range(downsample):
-            layers += [group_norm(width), nn.ReLU(inplace=True), conv(width, width, 4, 2, 1)]
+            layers += [group_norm(width, norm_groups), nn.ReLU(inplace=True),
+                       conv(width, width, 4, 2, 1)]  # fmt: skip
         self.downsampling = nn.Sequential(*layers)
         state = width + augment
-        field = ConcatConvField(state, ndim) if time_dependent else _autonomous_field(state, ndim)
+        if time_dependent:
+            field = ConcatConvField(state, ndim, norm_groups)
+        else:
+            field = _autonomous_field(state, ndim, norm_groups)
         block = NodeBlock(
-            field, horizon, method, rtol, atol, options=options, adjoint=adjoint, augment=augment
-        )
+            field, horizon, method, rtol, atol, options=options, adjoint=adjoint, augment=augment,
+            kinetic=kinetic, jacobian=jacobian, steer=steer, eval_method=eval_method,
+            eval_rtol=eval_rtol, eval_atol=eval_atol, eval_options=eval_options,
+        )  # fmt: skip
         self.stages = nn.ModuleList([Stage([block], horizon, steps=1, memory=memory)])
         self.head = nn.Sequential(
-            group_norm(width), nn.ReLU(inplace=True), _GLOBAL_POOL[ndim](1), nn.Flatten(1)
+            group_norm(width, norm_groups),
+            nn.ReLU(inplace=True),
+            _GLOBAL_POOL[ndim](1),
+            nn.Flatten(1),
         )
         self.fc = nn.Linear(width, num_classes)
 
@@ -132,16 +153,16 @@ class ContinuousNet(ClassifierMixin, nn.Module):
         return x if pre_logits else self.fc(x)
 
 
-def _autonomous_field(channels: int, ndim: int) -> nn.Module:
+def _autonomous_field(channels: int, ndim: int, norm_groups: int | None = None) -> nn.Module:
     conv = _CONV[ndim]
     return nn.Sequential(
-        group_norm(channels),
+        group_norm(channels, norm_groups),
         nn.ReLU(),
         conv(channels, channels, 3, padding=1),
-        group_norm(channels),
+        group_norm(channels, norm_groups),
         nn.ReLU(),
         conv(channels, channels, 3, padding=1),
-        group_norm(channels),
+        group_norm(channels, norm_groups),
     )
 
 

@@ -22,7 +22,7 @@ from .._validation import check_choice
 from ..checkpoint import load_checkpoint, load_weights, model_payload
 from ..config import ConfigError
 from ..data import get_dataset, is_file_dataset, list_datasets
-from ..regularizers import time_smoothness
+from ..regularizers import continuous_penalty, time_smoothness
 from .batches import epoch_batches, steps_per_epoch
 from .distributed import all_reduce_sum
 from .evaluation import evaluate
@@ -218,6 +218,8 @@ class ClassificationTask(Task):
             logits = model(x).float()
         loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
         total = loss + time_smoothness(self.model, cfg.smoothness) if cfg.smoothness else loss
+        penalty = continuous_penalty(self.model)  # RNODE terms of node blocks, if any
+        total = total if penalty is None else total + penalty
         if not all_finite(total, ctx):  # every rank stops together, before backward
             raise Diverged(f"non-finite loss ({total.item()})")
         self.optimizer.zero_grad(set_to_none=not ctx.distributed)  # DDP: keep the bucket views

@@ -9,10 +9,10 @@ checkpoint taken inside a period, so a resumed run logs the same numbers. Pass e
 ``fit(config, hooks=[...])``; :data:`DEFAULT_HOOKS` builds the ones every run gets.
 
 :class:`NFEMeter` is the example: any module of the model may expose the counters
-``nfe_forward`` (field evaluations of its last forward pass) and ``nfe_backward`` (those of the
-backward pass since, e.g. an adjoint solve); the meter logs their means per iteration in
-training and per batch in evaluation. It names no scheme: models without the counters add
-no keys.
+``nfe_forward`` (field evaluations of its last forward pass), ``nfe_backward`` (those of the
+backward pass since, e.g. an adjoint solve), the solver's accepted and rejected steps and the
+values of the regularisers it computed; the meter logs their means per iteration in training
+and per batch in evaluation. It names no scheme: models without the counters add no keys.
 """
 
 from __future__ import annotations
@@ -44,54 +44,66 @@ class MetricHook:
 
 
 class NFEMeter(MetricHook):
-    """Mean number of function evaluations per iteration (training) and per batch (evaluation).
+    """Solver counters per iteration (training) and per batch (evaluation), as epoch means.
 
-    Keys: ``nfe_forward_train``, ``nfe_backward_train``, ``nfe_forward_eval``, summed over the
-    modules that count evaluations (attributes ``nfe_forward`` / ``nfe_backward``).
+    Any module may expose the counters of its last forward pass: ``nfe_forward`` (field
+    evaluations), ``nfe_backward`` (those of the backward pass since, e.g. an adjoint solve),
+    ``steps_accepted`` / ``steps_rejected`` (solver steps), ``steps_accepted_backward`` /
+    ``steps_rejected_backward`` (those of an adjoint solve), and the values of regularisers it
+    computed, ``kinetic_energy`` / ``jacobian_frobenius``. For each counter some module
+    reports (not ``None``) the meter logs ``<counter>_train`` (mean per training iteration,
+    summed over modules) and, for the forward counters, ``<counter>_eval`` (mean per
+    evaluation batch). Modules that report nothing add no keys.
     """
+
+    #: counters read after every training iteration (forward and backward done)
+    TRAIN = ("nfe_forward", "nfe_backward", "steps_accepted", "steps_rejected",
+             "steps_accepted_backward", "steps_rejected_backward", "kinetic_energy",
+             "jacobian_frobenius")  # fmt: skip
+    #: counters read after every evaluation batch
+    EVAL = ("nfe_forward", "steps_accepted", "steps_rejected")
 
     def __init__(self):
         self.sums = self._zero()
 
-    @staticmethod
-    def _zero() -> dict:
-        return {"forward_train": 0.0, "backward_train": 0.0, "train": 0, "forward_eval": 0.0,
-                "eval": 0}  # fmt: skip
+    @classmethod
+    def _zero(cls) -> dict:
+        sums = {f"{name}_train": [0.0, 0] for name in cls.TRAIN}
+        sums.update({f"{name}_eval": [0.0, 0] for name in cls.EVAL})
+        return sums
 
     @staticmethod
     def _counters(model: nn.Module):
         return [m for m in model.modules() if hasattr(m, "nfe_forward")]
 
-    def after_train_step(self, model):
+    def _add(self, model: nn.Module, names, suffix: str) -> None:
         counters = self._counters(model)
-        if counters:
-            self.sums["forward_train"] += sum(float(m.nfe_forward) for m in counters)
-            self.sums["backward_train"] += sum(
-                float(getattr(m, "nfe_backward", 0)) for m in counters
-            )
-            self.sums["train"] += 1
+        for name in names:
+            values = [getattr(m, name, None) for m in counters]
+            values = [float(v) for v in values if v is not None]
+            if values:
+                entry = self.sums[f"{name}_{suffix}"]
+                entry[0] += sum(values)
+                entry[1] += 1
+
+    def after_train_step(self, model):
+        self._add(model, self.TRAIN, "train")
 
     def after_eval_batch(self, model):
-        counters = self._counters(model)
-        if counters:
-            self.sums["forward_eval"] += sum(float(m.nfe_forward) for m in counters)
-            self.sums["eval"] += 1
+        self._add(model, self.EVAL, "eval")
 
     def period_metrics(self) -> dict:
-        s, out = self.sums, {}
-        if s["train"]:
-            out["nfe_forward_train"] = s["forward_train"] / s["train"]
-            out["nfe_backward_train"] = s["backward_train"] / s["train"]
-        if s["eval"]:
-            out["nfe_forward_eval"] = s["forward_eval"] / s["eval"]
+        out = {key: total / n for key, (total, n) in self.sums.items() if n}
         self.sums = self._zero()
         return out
 
     def state_dict(self) -> dict:
-        return dict(self.sums)
+        return {key: list(value) for key, value in self.sums.items()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.sums = {**self._zero(), **state}
+        sums = self._zero()
+        sums.update({k: list(v) for k, v in state.items() if k in sums and isinstance(v, list)})
+        self.sums = sums
 
 
 DEFAULT_HOOKS = [NFEMeter]  # classes (or factories) of the hooks every run gets
