@@ -260,6 +260,7 @@ def documented_commands() -> list[list[str]]:
 CHEAP = {
     "pendulum": ["--n-train", "6", "--n-test", "2"],
     "mass_spring": ["--n-train", "8", "--n-test", "2"],
+    "linear_advection": ["--n-train", "4", "--n-test", "2"],
     "reaction_diffusion": [
         "--n-train",
         "2",

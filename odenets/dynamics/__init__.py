@@ -38,3 +38,5 @@ __all__ = [
     "register_dataset",
     "register_physics",
 ]
+
+from ..transport import dataset as _transport_dataset  # noqa: E402, F401  (linear_advection)
