@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from odenets.dynamics import get_dataset_spec
 from odenets.dynamics.train import DynamicsConfig, train
 
 ROWS = ("node", "physics", "aphynity", "true_ode")
@@ -227,7 +228,9 @@ def budget(system: str, runs: dict) -> str:
     """The setting actually run (from the recorded configs), against the paper's."""
     cfg = next(iter(r[0]["config"] for row, r in runs.items() if row != "true_ode" and r))
     grid = cfg["data_params"].get("size")
-    parts = [f"{cfg['n_train']} train / {cfg['n_test']} test / {cfg['n_val']} validation"]
+    sizes = get_dataset_spec(cfg["dataset"]).sizes
+    n_train, n_test = cfg["n_train"] or sizes["n_train"], cfg["n_test"] or sizes["n_test"]
+    parts = [f"{n_train} train / {n_test} test / {cfg['n_val']} validation"]
     if grid:
         parts.append(f"{grid}×{grid} grid")
     steps = f"{cfg['iterations']} Adam iterations"
@@ -308,8 +311,12 @@ def write_table(args) -> Path:
             (r for r in trained if SYSTEMS[system]["paper"][r][0] != "—"),
             key=lambda r: -float(SYSTEMS[system]["paper"][r][0].replace("−", "-")),
         )
-        verdict = "the same as the paper's" if order == paper_order else (
-            "paper: " + " > ".join(LABELS[r] for r in paper_order))  # fmt: skip
+        if len(trained) < 3:
+            verdict = "not every row run"
+        elif order == paper_order:
+            verdict = "the same as the paper's"
+        else:
+            verdict = "paper: " + " > ".join(LABELS[r] for r in paper_order)
         lines += ["", f"Ordering of the trained rows (worst to best): "
                   f"{' > '.join(LABELS[r] for r in order)} ({verdict}).", ""]  # fmt: skip
         for record in alt_records:
