@@ -234,3 +234,24 @@ def test_bad_training_options():
         NodeBlock(field, h=1.0, eval_method="rk5")
     with pytest.raises(ValueError, match="does not accept option"):
         NodeBlock(field, h=1.0, eval_method="rk4", eval_options={"first_step": 0.1})
+
+
+def test_waveforms_dataset_is_fixed_balanced_and_registered():
+    from odenets.data import get_dataset, list_datasets
+    from odenets.data.signals import CLASSES, make_waveforms, waveform
+
+    assert "waveforms" in list_datasets()
+    data = get_dataset("waveforms")
+    assert (len(data.train), len(data.val), len(data.test)) == (1200, 400, 400)
+    assert data.sample_shape == (1, 40) and data.num_classes == len(CLASSES) == 10
+    assert torch.bincount(data.train.y).tolist() == [120] * 10
+    again = get_dataset("waveforms")
+    assert torch.equal(data.test.x, again.test.x)  # a function of its seed only
+    x, y = make_waveforms(20, seed=1, noise=0.0)
+    rng = np.random.default_rng(1)
+    rng.permutation(20)
+    assert np.allclose(x[0, 0], waveform(int(y[0]), rng), atol=1e-6)  # noise 0: the clean form
+    with pytest.raises(ValueError, match="val_fraction"):
+        get_dataset("waveforms", val_fraction=0.2)
+    with pytest.raises(ValueError, match="label must be in 0..9"):
+        waveform(10, rng)

@@ -33,11 +33,13 @@ class NodeBlock(AdaptiveBlock):
 
     Chen, Rubanova, Bettencourt & Duvenaud (2018). ``method`` is any torchdiffeq solver
     (default ``dopri5``: Dormand–Prince 5(4), adaptive, order 5) with tolerances ``rtol``,
-    ``atol`` and solver ``options`` (e.g. ``{"step_size": 0.1}`` for fixed-grid methods;
-    without it a fixed-grid method takes one step of size ``h``). ``adjoint=True``
-    back-propagates with the adjoint ODE (``odeint_adjoint``: memory independent of the
-    number of solver steps); it is the block's own setting, which ``memory="adjoint"``
-    overrides per call through ``solve(y, adjoint=True)`` without changing it.
+    ``atol`` (defaults 1e-6, 1e-8, accurate solves for analysis and scheme swaps; Chen et al.
+    train at 1e-3, and the models set their own: docs/continuous.md) and solver ``options``
+    (e.g. ``{"step_size": 0.1}`` for fixed-grid methods; without it a fixed-grid method takes
+    one step of size ``h``). ``adjoint=True`` back-propagates with the adjoint ODE
+    (``odeint_adjoint``: memory independent of the number of solver steps); it is the block's
+    own setting, which ``memory="adjoint"`` overrides per call through
+    ``solve(y, adjoint=True)`` without changing it.
     ``augment=p`` appends ``p`` zero channels at ``init`` and drops them at ``output``
     (augmented Neural ODE, Dupont et al. 2019): the field acts on ``C + p`` channels.
 

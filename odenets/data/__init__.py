@@ -10,6 +10,9 @@ from .images import (
     list_datasets,
     stratified_split,
 )
+from .signals import load_waveforms
+
+DATASETS.setdefault("waveforms", load_waveforms)  # synthetic 1-D signals, generated in code
 
 __all__ = [
     "DATASETS",

@@ -298,7 +298,7 @@ def is_file_dataset(name: str) -> bool:
 
 
 VAL_FRACTION = 0.1  # of the training set, when a dataset has no fixed validation split
-FIXED_SPLITS = ("digits",)
+FIXED_SPLITS = ("digits", "waveforms")  # waveforms: odenets.data.signals
 
 
 def get_dataset(
