@@ -331,7 +331,7 @@ def write_table(args) -> Path:
             lines.append("")
     lines += [
         "What differs from the paper and why the numbers differ: "
-        "[docs/dynamics.md](../docs/dynamics.md#aphynitys-table-1-reaction-diffusion-damped-wave-pendulum).",
+        "[docs/dynamics.md](../docs/dynamics.md#aphynitys-table-1-reactiondiffusion-damped-wave-pendulum).",
         "",
     ]
     out = Path(args.out_dir) / "aphynity_table1.md"
