@@ -264,7 +264,7 @@ def plot(cells, path):
         masked = np.ma.masked_invalid(err)
         cmap = plt.get_cmap("viridis").copy()
         cmap.set_bad("lightgrey")
-        im = ax.imshow(masked, origin="lower", cmap=cmap, vmin=-6, vmax=1, aspect="auto")
+        im = ax.imshow(masked, origin="lower", cmap=cmap, vmin=-8, vmax=1, aspect="auto")
         for i in range(len(RADII)):
             for j in range(len(COURANTS)):
                 text = "all blew up" if np.isnan(err[i, j]) else f"{err[i, j]:.1f}"
