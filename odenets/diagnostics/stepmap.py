@@ -1,0 +1,326 @@
+"""Stability verdicts from the step map itself: ``ρ(S(h))`` and the largest stable step ``h*``.
+
+A step is linearly stable at a state when the spectral radius of its step map is at most 1.
+For a block whose declared stability is
+
+* a stability function ``R(z) = P(z)/Q(z)`` (Runge–Kutta), the step map of the linearised
+  step is ``S(h) = R(h^p J)`` with ``J`` the argument operator (``∂F/∂y``);
+* a characteristic polynomial ``ρ(r; z) = Σ_k c_k(z) r^k`` (two-step and partitioned
+  schemes), it is the block companion operator on ``d`` copies of the state,
+  ``(x_0, …, x_{d-1}) ↦ (x_1, …, x_{d-1}, y)`` with ``c_d(h^p J) y = −Σ_{k<d} c_k(h^p J) x_k``;
+* an implicit block (IMEX: ``y⁺ = (I + hLᵀL)⁻¹(y + hF(y))``), the Jacobian of the block's
+  own step at step ``h``, i.e. ``(I + hLᵀL)⁻¹(I + hJ)`` with the block's exact solve.
+
+By the spectral mapping theorem the eigenvalues of ``R(h^p J)`` are ``R(h^p λ_i)`` and those
+of the companion operator the roots of ``ρ(·; h^p λ_i)`` over *all* eigenvalues ``λ_i`` of
+``J``, diagonalisable or not. So the verdict needs either the whole spectrum of ``J`` (the
+dense path, :func:`dense_verdict`) or the spectral radius of ``S(h)`` itself (the
+matrix-free path, :func:`matrix_free_verdict`): ARPACK largest-magnitude
+(``scipy.sparse.linalg.eigs``, implicitly restarted Arnoldi) on ``v ↦ S(h) v`` built from
+Jacobian-vector products. ``h*`` is then found by bracketing (doubling/halving from
+``1/ρ(J)^{1/p}``) and bisection on ``ρ(S(h)) ≤ 1 + RHO_TOL`` to the relative tolerance
+``H_RTOL``; it is the largest stable step of the bracket the search lands in (for the
+star-shaped regions of the zoo's schemes, the largest stable step). When ARPACK does not
+converge at some step of the search, the result is marked ``certified=False`` and no
+number is claimed — never a value read from a partial spectrum.
+
+Reference: Hairer & Wanner, *Solving ODEs II*, §IV.2 (stability functions, spectral
+mapping); Lehoucq, Sorensen & Yang, *ARPACK Users' Guide* (1998).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import brentq
+from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs, gmres
+
+from ..stability import CharacteristicPolynomial, IMEXStability, StabilityFunction
+from .stability import largest_stable_step, max_amplification
+
+#: the step is stable while ρ(S(h)) ≤ 1 + RHO_TOL (ARPACK's eigenvalues are good to ~1e-11)
+RHO_TOL = 1e-9
+#: relative width of the final bisection bracket of h*: h* is exact to this tolerance
+H_RTOL = 1e-9
+#: ARPACK relative tolerance on the Ritz values of S(h)
+STEP_ARPACK_TOL = 1e-12
+#: eigenvalues ARPACK is asked for (the largest |μ| among them is ρ), and restarts allowed
+RHO_K = 6
+RHO_MAXITER = 300
+
+
+@dataclass
+class Radius:
+    """``ρ(S(h))`` at one ``h``: ``value`` is ``nan`` and ``certified`` false if not converged."""
+
+    h: float
+    value: float
+    certified: bool
+    method: str
+    note: str = ""
+    #: a start vector for the next solve (dominant eigenvectors, when converged)
+    start: np.ndarray | None = field(default=None, repr=False)
+
+
+@dataclass
+class Verdict:
+    """The stability verdict of one step map at the block's step ``h``.
+
+    ``rho``: ``ρ(S(h))``; ``margin = 1 − rho``; ``h_star``: the largest stable step (``inf``
+    when no exit was found up to ``2^20/ρ(J)^{1/p}``, ``0`` when unstable down to
+    ``2^-40/ρ(J)^{1/p}``), exact to ``h_rtol`` relative; ``certified``: every evaluation
+    of ``ρ`` the verdict rests on converged (if not, ``rho``/``h_star`` are ``None``).
+    """
+
+    h: float
+    rho: float | None
+    h_star: float | None
+    certified: bool
+    method: str
+    h_rtol: float = H_RTOL
+    evaluations: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def margin(self) -> float | None:
+        return None if self.rho is None else 1.0 - self.rho
+
+    @property
+    def stable(self) -> bool | None:
+        return None if self.rho is None else self.rho <= 1.0 + RHO_TOL
+
+
+# ------------------------------------------------------------------------ operators
+def _poly_apply(coeffs, apply_z: Callable[[np.ndarray], np.ndarray], v: np.ndarray):
+    """``Σ_k coeffs[k] Z^k v`` by Horner, ``Z`` given by its product ``apply_z``."""
+    out = coeffs[-1] * v
+    for c in reversed(coeffs[:-1]):
+        out = apply_z(out) + c * v
+    return out
+
+
+def _poly_solve(coeffs, apply_z, rhs: np.ndarray) -> np.ndarray:
+    """``Q(Z)⁻¹ rhs`` (a scalar ``Q`` divides; otherwise GMRES to 1e-13)."""
+    if len(coeffs) == 1:
+        return rhs / coeffs[0]
+    n = rhs.size
+    op = LinearOperator((n, n), matvec=lambda v: _poly_apply(coeffs, apply_z, v), dtype=rhs.dtype)
+    x, info = gmres(op, rhs, rtol=1e-13, atol=0.0, restart=min(n, 60), maxiter=200)
+    if info != 0:
+        raise ArpackNoConvergence("GMRES did not converge for the implicit part", [], [])
+    return x
+
+
+def declared_step_operator(stability, apply_j: Callable, n: int, h: float) -> LinearOperator:
+    """``S(h)`` of a declared stability acting through ``J`` (``apply_j``: flat float64).
+
+    ``R(h^p J)`` for a :class:`~odenets.stability.StabilityFunction`, the block companion
+    operator (dimension ``d·n``) for a :class:`~odenets.stability.CharacteristicPolynomial`.
+    """
+    p = getattr(stability, "step_power", 1)
+    scale = float(h) ** p
+
+    def apply_z(v):
+        return scale * apply_j(v)
+
+    if isinstance(stability, CharacteristicPolynomial):
+        coeffs = stability.coefficients
+        d = len(coeffs) - 1
+
+        def companion(x):
+            x = np.asarray(x).reshape(d, n)
+            rhs = -sum(_poly_apply(coeffs[k], apply_z, x[k]) for k in range(d))
+            y = _poly_solve(coeffs[d], apply_z, rhs)
+            return np.concatenate([x[1:].reshape(-1), y])
+
+        return LinearOperator((d * n, d * n), matvec=companion, dtype=np.float64)
+    if isinstance(stability, IMEXStability):
+        raise TypeError("an IMEX step map needs the block's own solve: use block_step_operator")
+    if isinstance(stability, StabilityFunction):
+
+        def rational(v):
+            v = np.asarray(v).reshape(n)
+            return _poly_solve(stability.denominator, apply_z, _poly_apply(
+                stability.numerator, apply_z, v))  # fmt: skip
+
+        return LinearOperator((n, n), matvec=rational, dtype=np.float64)
+    raise TypeError(
+        f"no step operator for a stability of type {type(stability).__name__}: expected a "
+        "StabilityFunction or a CharacteristicPolynomial"
+    )
+
+
+def spectral_radius(
+    op: LinearOperator,
+    h: float,
+    k: int = RHO_K,
+    seed: int = 0,
+    maxiter: int = RHO_MAXITER,
+    v0: np.ndarray | None = None,
+) -> Radius:
+    """``ρ(op)`` by ARPACK largest-magnitude; a retry with a larger subspace, then 'not
+    certified' (``value = nan``) — never the largest of a partial set. ``v0``: a start
+    vector (the search passes the previous step's dominant eigenvectors: a warm start)."""
+    n = op.shape[0]
+    if n <= 8:  # ARPACK needs k < n - 1: form the tiny matrix from its columns
+        dense = np.column_stack([op.matvec(e) for e in np.eye(n)])
+        return Radius(h, float(np.max(np.abs(np.linalg.eigvals(dense)))), True, "dense")
+    v0_random = np.random.default_rng(seed).standard_normal(n)
+    if v0 is None or not np.all(np.isfinite(v0)):
+        v0 = v0_random
+    else:  # warm, but with every direction present (the limiting mode may change with h)
+        v0 = v0 / np.linalg.norm(v0) + v0_random / np.linalg.norm(v0_random)
+    k = min(k, n - 2)
+    notes = []
+    for ncv in (max(2 * k + 1, 40), max(4 * k + 1, 120)):
+        ncv = min(n, ncv)
+        try:
+            values, vectors = eigs(
+                op, k=k, which="LM", v0=v0, ncv=ncv, tol=STEP_ARPACK_TOL, maxiter=maxiter
+            )
+        except ArpackNoConvergence as err:
+            notes.append(f"ARPACK ncv={ncv}: {len(err.eigenvalues)} of {k} converged")
+            if ncv == n:
+                break
+            continue
+        radius = Radius(h, float(np.max(np.abs(values))), True, "arpack", "; ".join(notes))
+        start = vectors.real.sum(axis=1) + vectors.imag.sum(axis=1)
+        radius.start = start if np.linalg.norm(start) > 0 else None
+        return radius
+    return Radius(h, math.nan, False, "arpack", "; ".join(notes) + ": not certified")
+
+
+# ---------------------------------------------------------------------- the search
+def search_largest_stable_step(
+    rho_at: Callable[[float], Radius], h_scale: float, h_rtol: float = H_RTOL
+) -> tuple[float | None, bool, int, str]:
+    """``(h*, certified, evaluations, note)`` by bracketing and a safeguarded root search.
+
+    The bracket starts at ``h_scale`` (``1/ρ(J)^{1/p}``), doubles while stable (up to
+    ``2^20 h_scale``: beyond, ``h* = inf``) or halves while unstable (down to
+    ``2^-40 h_scale``: below, ``h* = 0``). Then ``g(h) = ρ(S(h)) − 1 − RHO_TOL`` is driven to
+    its sign change by Brent's method (``scipy.optimize.brentq``: bisection safeguarding
+    inverse quadratic interpolation, about ten evaluations), then the tightest evaluated
+    pair ``g(lo) ≤ 0 < g(hi)`` is bisected until ``hi − lo ≤ h_rtol·hi``. ``h*`` is the
+    stable end ``lo``.
+    """
+    count = 0
+
+    def g(h):
+        nonlocal count
+        count += 1
+        r = rho_at(h)
+        if not r.certified:
+            raise _NotCertified(f"ρ(S(h)) at h={h:.6g} not certified ({r.note})")
+        return r.value - 1.0 - RHO_TOL
+
+    try:
+        h = h_scale
+        gh = g(h)
+        if gh <= 0:
+            for _ in range(20):
+                g2 = g(2 * h)
+                if g2 > 0:
+                    (lo, g_lo), (hi, g_hi) = (h, gh), (2 * h, g2)
+                    break
+                h, gh = 2 * h, g2
+            else:
+                return math.inf, True, count, f"stable up to h = {h:.3g}: h* unbounded"
+        else:
+            for _ in range(40):
+                g2 = g(h / 2)
+                if g2 <= 0:
+                    (lo, g_lo), (hi, g_hi) = (h / 2, g2), (h, gh)
+                    break
+                h, gh = h / 2, g2
+            else:
+                return 0.0, True, count, f"unstable down to h = {h:.3g}: h* = 0"
+        seen = {lo: g_lo, hi: g_hi}
+
+        def record(x):
+            seen[x] = g(x)
+            return seen[x]
+
+        if hi - lo > h_rtol * hi:
+            brentq(record, lo, hi, xtol=0.25 * h_rtol * lo, rtol=4 * np.finfo(float).eps)
+        lo = max(x for x, v in seen.items() if v <= 0)
+        hi = min(x for x, v in seen.items() if v > 0 and x > lo)
+        while hi - lo > h_rtol * hi:  # rarely needed: Brent's last point is on one side
+            mid = 0.5 * (lo + hi)
+            if record(mid) <= 0:
+                lo = mid
+            else:
+                hi = mid
+        return float(lo), True, count, ""
+    except _NotCertified as err:
+        return None, False, count, str(err)
+
+
+class _NotCertified(Exception):
+    pass
+
+
+# ------------------------------------------------------------------------ verdicts
+def dense_verdict(stability, eigenvalues, h: float, implicit_eigenvalues=None) -> Verdict:
+    """Verdict from the *whole* spectrum of ``J``: ``ρ(S(h)) = max_i |R(h^p λ_i)|`` (largest
+    root modulus), exact by spectral mapping; ``h*`` by the scan and bisection of
+    :func:`~odenets.diagnostics.stability.largest_stable_step` (relative width 1e-13)."""
+    rho = max_amplification(stability, eigenvalues, h, implicit_eigenvalues)
+    h_star = largest_stable_step(stability, eigenvalues, implicit_eigenvalues)
+    return Verdict(h, rho, h_star, True, "dense (whole spectrum of J)", 1e-13)
+
+
+def matrix_free_verdict(
+    operator_at: Callable[[float], LinearOperator],
+    h: float,
+    h_scale: float | None,
+    seed: int = 0,
+    h_rtol: float = H_RTOL,
+) -> Verdict:
+    """Verdict from ARPACK on ``S(h)`` (``operator_at(h)``) and the bracketing search.
+
+    ``h_scale`` is where the search starts (``1/ρ(J)^{1/p}``; ``None`` when ``ρ(J)`` did
+    not converge: then ``h*`` is not searched and the verdict says so).
+    """
+    cache: dict[float, Radius] = {}
+    start = [None]
+
+    def rho_at(s: float) -> Radius:
+        if s not in cache:
+            cache[s] = spectral_radius(operator_at(s), s, seed=seed, v0=start[0])
+            start[0] = getattr(cache[s], "start", None) if cache[s].certified else None
+        return cache[s]
+
+    at_h = rho_at(h)
+    notes = [at_h.note] if at_h.note else []
+    if h_scale is None:
+        notes.append("ρ(J) did not converge: h* not searched (not certified)")
+        h_star, ok, count = None, False, 0
+    elif h_scale == math.inf:
+        h_star, ok, count = math.inf, True, 0
+        notes.append("J = 0: every step is stable")
+    else:
+        h_star, ok, count, note = search_largest_stable_step(rho_at, h_scale, h_rtol)
+        if note:
+            notes.append(note)
+    return Verdict(
+        h,
+        at_h.value if at_h.certified else None,
+        h_star,
+        at_h.certified and ok,
+        "matrix-free (ARPACK on the step map)",
+        h_rtol,
+        count + 1,
+        notes,
+    )
+
+
+def argument_scale(apply_j: Callable, n: int, step_power: int, seed: int = 0) -> float | None:
+    """``1/ρ(J)^{1/p}`` (``inf`` for ``J = 0``, ``None`` if ARPACK does not converge)."""
+    r = spectral_radius(LinearOperator((n, n), matvec=apply_j, dtype=np.float64), 1.0, seed=seed)
+    if not r.certified:
+        return None
+    return math.inf if r.value == 0 else r.value ** (-1.0 / step_power)
