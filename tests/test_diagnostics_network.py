@@ -214,5 +214,7 @@ def test_implicit_block_pairs_explicit_spectrum_with_least_damped_implicit_eigen
         assert np.all(lam_i.real <= 1e-12)  # −LᵀL: no growth from the implicit part
         weakest = lam_i[np.argmin(np.abs(lam_i))]
         z_e = b.h * b.relevant_eigenvalues
-        expect = np.max(np.abs(1 + z_e)) / abs(1 - b.h * weakest)  # R = (1 + z_e)/(1 − z_i)
-        assert b.max_amplification == pytest.approx(expect, rel=1e-9)
+        bound = np.max(np.abs(1 + z_e)) / abs(1 - b.h * weakest)  # R = (1 + z_e)/(1 − z_i)
+        # the verdict is the step map's own ρ (exact solve): the pairing is only a bound
+        assert b.max_amplification == pytest.approx(b.step_map_radius, rel=1e-9)
+        assert b.max_amplification <= bound * (1 + 1e-12)

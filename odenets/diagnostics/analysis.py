@@ -37,7 +37,14 @@ from .network import (
 from .operators import LinearizedMap, flatten_state
 from .report import BlockReport, NetworkReport, Report, StageReport
 from .spectra import DENSE_THRESHOLD, block_operators, check_k, eigenvalues, singular_values
-from .stability import largest_stable_step, max_amplification
+from .stepmap import (
+    Radius,
+    Verdict,
+    argument_scale,
+    declared_step_operator,
+    dense_verdict,
+    matrix_free_verdict,
+)
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -142,6 +149,68 @@ def _implicit_eigenvalues(block: Block, y: torch.Tensor, notes: list[str]):
     return values
 
 
+def judged_step(block: Block) -> tuple[float, str]:
+    """The step the stability verdict is taken at, and what it is.
+
+    A block whose solver takes a fixed internal step (``options["step_size"]`` smaller
+    than ``h``, declared by adaptive blocks) is judged at that step; otherwise at ``h``.
+    """
+    options = getattr(block, "options", None) or {}
+    step = options.get("step_size") if isinstance(block, AdaptiveBlock) else None
+    if step is not None and 0 < step < block.h:
+        return float(step), f"the solver's fixed step step_size={step:g} (block h={block.h:g})"
+    if isinstance(block, AdaptiveBlock):
+        return block.h, (
+            f"one step of the solver's method of size h={block.h:g} (an adaptive solve takes "
+            "its own, smaller steps; this bounds the step a stiff spectrum allows)"
+        )
+    return block.h, f"the block's step h={block.h:g}"
+
+
+def _step_at(block: Block, h: float):
+    """``block.step`` taken with step ``h`` (the block's own ``h`` restored after)."""
+
+    def step(state):
+        old = block.h
+        block.h = h
+        try:
+            return block.step(state)
+        finally:
+            block.h = old
+
+    return step
+
+
+def _verdict(block, stability, state, ops, spectrum, h, dense_threshold, seed) -> Verdict:
+    """``ρ(S(h))``, the margin and ``h*`` of the step map at one state (see stepmap)."""
+    implicit = isinstance(block, ImplicitBlock)
+    if spectrum.all is not None and not implicit:
+        return dense_verdict(stability, spectrum.all, h)
+    p = getattr(stability, "step_power", 1)
+    linear = ops.argument.as_linear_operator()
+    n = ops.argument.n_in
+    scale = argument_scale(linear.matvec, n, p, seed)
+    if not implicit:
+        return matrix_free_verdict(
+            lambda s: declared_step_operator(stability, linear.matvec, n, s), h, scale, seed
+        )
+    # implicit (IMEX) blocks: the Jacobian of their own step, exact solve included
+    if n <= dense_threshold:
+
+        def radius(s):
+            with torch.no_grad():
+                jac = LinearizedMap(_step_at(block, s), state).dense()
+                mu = torch.linalg.eigvals(jac).cpu().numpy()
+            return Radius(s, float(np.max(np.abs(mu))), True, "dense")
+
+        verdict = matrix_free_verdict(None, h, scale, seed, radius_at=radius)
+        verdict.method = "dense step-map Jacobian at every h of the search"
+        return verdict
+    return matrix_free_verdict(
+        lambda s: LinearizedMap(_step_at(block, s), state).as_linear_operator(), h, scale, seed
+    )
+
+
 def _eig_pairs(spectrum) -> dict:
     return {"largest_modulus": spectrum.largest_modulus, "largest_real": spectrum.largest_real}
 
@@ -155,11 +224,16 @@ def _analyse_block(stage_index, j, block, states, k, method, threshold, step_map
         else (block.state_layout is not StateLayout.ONE or isinstance(block, ImplicitBlock))
     )
     stability = _declared_stability(block, notes)
-    spectra, step_spectra, rev = [], [], []
+    spectra, step_spectra, rev, verdicts = [], [], [], []
     implicit = None
+    judged_h, judged = judged_step(block)
     for state in states:
         ops = block_operators(block, state, want_step, first=j == 0)
         spectra.append(eigenvalues(ops.argument, k, method, threshold, seed))
+        if stability is not None:
+            verdicts.append(
+                _verdict(block, stability, state, ops, spectra[-1], judged_h, threshold, seed)
+            )
         fallback = getattr(ops.argument, "note", "")  # e.g. torch.func → autograd
         if fallback and fallback not in notes:
             notes.append(fallback)
@@ -178,11 +252,6 @@ def _analyse_block(stage_index, j, block, states, k, method, threshold, step_map
     for s in spectra + step_spectra:
         if s.note and s.note not in notes:
             notes.append(s.note)
-    if isinstance(block, AdaptiveBlock):
-        notes.append(
-            "adaptive: the solver picks its own steps; R and h* refer to one step of "
-            "its method (h* bounds the step a stiff spectrum allows)"
-        )
     lam = np.concatenate([s.relevant for s in spectra])
     first = states[0]
     report = BlockReport(
@@ -207,18 +276,33 @@ def _analyse_block(stage_index, j, block, states, k, method, threshold, step_map
         implicit_eigenvalues=implicit,
         relevant_eigenvalues=lam,
     )
-    if stability is not None and not lam.size:
-        notes.append("no eigenvalue converged: amplification and h* skipped")
-    elif stability is not None:
-        report.max_amplification = max_amplification(stability, lam, block.h, implicit)
-        report.margin = 1.0 - report.max_amplification
-        h_star = largest_stable_step(stability, lam, implicit)
-        report.h_star_unbounded = math.isinf(h_star)
-        report.h_star = None if math.isinf(h_star) else h_star
+    if stability is not None:
+        report.judged_h = judged_h
+        _fill_verdict(report, verdicts, judged)
     if step_spectra:
         report.step_map_radius = max(s.spectral_radius for s in step_spectra)
         report.step_map_eigenvalues = [s.largest_modulus for s in step_spectra]
     return report
+
+
+def _fill_verdict(report: BlockReport, verdicts: list[Verdict], judged: str) -> None:
+    """Worst case over the data points; nothing claimed where a point is not certified."""
+    report.judged_at = judged
+    report.verdict_method = verdicts[0].method
+    report.certified = all(v.certified for v in verdicts)
+    for v in verdicts:
+        for note in v.notes:
+            if note not in report.notes:
+                report.notes.append(note)
+    if report.certified:
+        report.max_amplification = max(v.rho for v in verdicts)
+        report.margin = 1.0 - report.max_amplification
+        h_star = min(v.h_star for v in verdicts)
+        report.h_star_unbounded = math.isinf(h_star)
+        report.h_star = None if math.isinf(h_star) else h_star
+        report.h_star_rtol = max(v.h_rtol for v in verdicts)
+    else:
+        report.notes.append("verdict not certified (ARPACK did not converge): none claimed")
 
 
 # ----------------------------------------------------------------------------- driver

@@ -168,6 +168,8 @@ class ComposedMap:
             raise ValueError(f"cannot compose maps of shapes {outer.shape} and {inner.shape}")
         self.outer, self.inner = outer, inner
         self.dtype = inner.dtype
+        self.x0 = inner.x0  # the device (and dtype) products run on, as for LinearizedMap
+        self.note = inner.note or outer.note
         self.n_in, self.n_out = inner.n_in, outer.n_out
 
     @property

@@ -73,6 +73,13 @@ class BlockReport(_Serialisable):
     margin: float | None = None
     h_star: float | None = None
     h_star_unbounded: bool = False
+    #: relative tolerance h_star is exact to; the step the verdict is taken at; how; and
+    #: whether every eigen-solve it rests on converged (False: no verdict is claimed)
+    h_star_rtol: float | None = None
+    judged_at: str = ""
+    judged_h: float | None = None
+    verdict_method: str = ""
+    certified: bool | None = None
     #: largest |μ| of the one-step map's Jacobian (max over points) and its top eigenvalues
     step_map_radius: float | None = None
     step_map_eigenvalues: list | None = None
@@ -86,10 +93,11 @@ class BlockReport(_Serialisable):
 
     @property
     def h_ratio(self) -> float | None:
-        """``h / h*``: above 1 the step is outside the stability region."""
+        """``h / h*`` at the step judged (``judged_h``): above 1 the step is unstable."""
         if self.h_star is None:
             return 0.0 if self.h_star_unbounded else None
-        return math.inf if self.h_star == 0 else self.h / self.h_star
+        h = self.h if self.judged_h is None else self.judged_h
+        return math.inf if self.h_star == 0 else h / self.h_star
 
 
 @dataclass

@@ -279,16 +279,20 @@ def matrix_free_verdict(
     h_scale: float | None,
     seed: int = 0,
     h_rtol: float = H_RTOL,
+    radius_at: Callable[[float], Radius] | None = None,
 ) -> Verdict:
     """Verdict from ARPACK on ``S(h)`` (``operator_at(h)``) and the bracketing search.
 
     ``h_scale`` is where the search starts (``1/ρ(J)^{1/p}``; ``None`` when ``ρ(J)`` did
-    not converge: then ``h*`` is not searched and the verdict says so).
+    not converge: then ``h*`` is not searched and the verdict says so). ``radius_at``
+    replaces ARPACK by another exact ``h ↦ ρ(S(h))`` (e.g. a dense step-map Jacobian).
     """
     cache: dict[float, Radius] = {}
     start = [None]
 
     def rho_at(s: float) -> Radius:
+        if s not in cache and radius_at is not None:
+            cache[s] = radius_at(s)
         if s not in cache:
             cache[s] = spectral_radius(operator_at(s), s, seed=seed, v0=start[0])
             start[0] = getattr(cache[s], "start", None) if cache[s].certified else None
