@@ -380,6 +380,9 @@ class AdaptiveBlock(Block):
     """
 
     adjoint: bool = False
+    # Block keywords of the small ``*_digits``/``*_signal``/``*_vector`` variants (e.g. looser
+    # tolerances than a general-purpose default); a scheme declares its own.
+    small_variant_kwargs: dict = {}
 
     def step(self, state: State) -> State:
         return self.solve(state, adjoint=self.adjoint)

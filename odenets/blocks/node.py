@@ -80,6 +80,11 @@ class NodeBlock(AdaptiveBlock):
     order = 5
     default_field = "residual"
     default_field_kwargs = ({"norm": None, "act": "tanh"},)  # smooth: adaptive steps stay large
+    # The small variants solve at rtol = atol = 1e-3: measured on digits (seed 0, 8 epochs),
+    # dopri5 then takes 20 evaluations per forward (3 accepted steps) against 172 at the
+    # block default, 2.5 s/epoch instead of 16.6 s, and 96.67 % instead of 95.19 ± 0.80 %
+    # (docs/continuous.md: the learned field is not stiff, |λ| ≲ 0.7).
+    small_variant_kwargs = {"rtol": 1e-3, "atol": 1e-3}
 
     def __init__(
         self,

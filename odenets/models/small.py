@@ -3,7 +3,8 @@
 For each scheme ``s`` this registers ``s_digits`` (images ``(B, 1, 8, 8)``), ``s_signal``
 (signals ``(B, 1, L)``, L ≈ 40) and ``s_vector`` (states ``(B, 2)``). They are generated
 from the live scheme registry, so a newly registered scheme gets them too. An adaptive
-scheme (an ODE solver, e.g. ``node``) takes one block per stage: its solver picks the steps.
+scheme (an ODE solver, e.g. ``node``) takes one block per stage: its solver picks the steps,
+with the block keywords the scheme declares for small models (``small_variant_kwargs``).
 """
 
 from __future__ import annotations
@@ -35,8 +36,11 @@ def _variant(name: str, cls, scheme: str, defaults: dict, doc: str, spatial_size
 
 def register_small_variants(scheme: str) -> None:
     """Register ``{scheme}_digits``, ``{scheme}_signal`` and ``{scheme}_vector``."""
-    adaptive = issubclass(get_scheme(scheme), AdaptiveBlock)
+    block_cls = get_scheme(scheme)
+    adaptive = issubclass(block_cls, AdaptiveBlock)
     steps = {"steps": 1} if adaptive else {}
+    if adaptive and block_cls.small_variant_kwargs:
+        steps["scheme_kwargs"] = dict(block_cls.small_variant_kwargs)
     n = "1 adaptive solve" if adaptive else "3 steps"
     _variant(
         f"{scheme}_digits",
