@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import brentq
-from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs, gmres
+from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigs, gmres
 
 from ..stability import CharacteristicPolynomial, IMEXStability, StabilityFunction
 from .stability import largest_stable_step, max_amplification
@@ -183,6 +183,11 @@ def spectral_radius(
             )
         except ArpackNoConvergence as err:
             notes.append(f"ARPACK ncv={ncv}: {len(err.eigenvalues)} of {k} converged")
+            if ncv == n:
+                break
+            continue
+        except ArpackError as err:  # e.g. LAPACK could not reorder the Schur form
+            notes.append(f"ARPACK ncv={ncv} failed (info {err.info})")
             if ncv == n:
                 break
             continue
