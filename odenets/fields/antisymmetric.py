@@ -2,7 +2,8 @@
 
 ``W − Wᵀ`` is skew-adjoint, so for ``γ = 0`` (and ``N`` the identity) the Jacobian
 ``D (W − Wᵀ)`` has purely imaginary eigenvalues whenever ``D = diag σ′`` is constant; ``γ > 0``
-shifts them into the left half-plane so forward Euler can be stable. Chang et al.'s midpoint
+shifts them into the left half-plane (``Re λ ∈ [−γ max σ′, −γ min σ′]``), so forward Euler is
+stable for ``h ≲ 2γσ′/|λ|²`` — a step bound, not stability for every step. Chang et al.'s midpoint
 layer ``σ(K_j y + b)`` with ``K_j = [[0, K₁], [−K₁ᵀ, 0]]`` is the special case of a
 block-off-diagonal ``W``. For convolutions ``Wᵀ`` is the transposed convolution.
 """

@@ -1,6 +1,7 @@
 """The symmetric layer ``F(y) = −Kᵀ σ(N(K y + b))`` of Ruthotto & Haber (2018).
 
-With ``N`` the identity (or any per-channel map with non-negative slope) the Jacobian
+With ``N`` the identity (or any per-channel map with non-negative slope — a normalisation
+whose learned scale stays ``≥ 0``; this is not enforced) the Jacobian
 ``−Kᵀ D K`` (``D = diag σ′ ≥ 0``) is symmetric negative semi-definite: forward Euler on it
 is a discrete heat equation ("parabolic" network), stable for ``h λ_max(KᵀDK) ≤ 2``.
 ``sign=+1`` gives ``+Kᵀσ(Ky + b)``, the force of the Hamiltonian ``Y`` update.
