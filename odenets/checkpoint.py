@@ -78,6 +78,15 @@ def model_payload(model: nn.Module) -> dict:
 def load_model(checkpoint: str | os.PathLike | dict, map_location="cpu") -> nn.Module:
     """Rebuild a registered model from a checkpoint (path or loaded payload)."""
     payload = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
+    if "model_name" not in payload:
+        where = "" if isinstance(checkpoint, dict) else f"{str(checkpoint)!r} "
+        kind = payload.get("kind", "unknown")
+        raise ValueError(
+            f"checkpoint {where}is a {kind!r} run (model {payload.get('dynamics_model', '?')!r}), "
+            "not a registered image/signal model; load_model and `odenets diagnose` rebuild "
+            "registered models only (a dynamics model is rebuilt by resuming its run: "
+            "python train.py --resume RUN)"
+        )
     model = create_model(payload["model_name"], **payload.get("model_kwargs", {}))
     load_weights(model, payload["model"])
     return model.to(map_location) if map_location is not None else model

@@ -132,6 +132,15 @@ def test_cli_errors(tmp_path, capsys):
     fails([], capsys, "choose a command: diagnose")
 
 
+def test_a_dynamics_checkpoint_is_a_clear_error(tmp_path, capsys):
+    """Was KeyError: 'model_name' (the payload of a dynamics run names no registered model)."""
+    path = tmp_path / "checkpoint_last.pt"
+    payload = {"format": "odenets-checkpoint-v1", "kind": "dynamics", "dynamics_model": "aphynity"}
+    save_checkpoint(path, {**payload, "model": {}})
+    out = ["--out", str(tmp_path / "x")]
+    fails(["diagnose", "--checkpoint", str(path), *out], capsys, "is a 'dynamics' run")
+
+
 def test_parse_overrides_reads_literals_not_code():
     parsed = parse_overrides(
         [
