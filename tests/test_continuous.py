@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from linear_field import DT, Linear
 from scipy.linalg import expm
 from torch import nn
 
@@ -13,21 +14,6 @@ import odenets
 from odenets.blocks import NodeBlock, TimeDependentField
 from odenets.regularizers import continuous_penalty
 from odenets.training import NFEMeter
-
-DT = torch.float64
-
-
-class Linear(nn.Module):
-    """``F(y) = A y`` (rows of ``y`` are states), counting its own calls."""
-
-    def __init__(self, a):
-        super().__init__()
-        self.a = nn.Parameter(torch.as_tensor(a, dtype=DT))
-        self.calls = 0
-
-    def forward(self, y):
-        self.calls += 1
-        return y @ self.a.t()
 
 
 def matrix():
