@@ -1,13 +1,15 @@
 """PNG plots of a :class:`~odenets.diagnostics.report.Report` (matplotlib, Agg backend).
 
-* ``stability_regions.png``: per stage, ``z = h^p λ`` of every block over the shaded
-  stability region ``{z : amplification(z) ≤ 1}`` of its scheme, evaluated on a grid from
-  the declared stability object (nothing scheme-specific is drawn by hand).
-* ``depth.png``: against depth (block index): the margin ``1 − max|R|``, ``h`` and ``h*``,
-  the growth of a perturbation ``‖δy_j‖/‖δy_0‖`` and the backward signal ``‖∂ℓ/∂y_j‖``.
+* ``stability_regions.png`` (:mod:`~odenets.diagnostics.region_plot`): per stage, the
+  points ``z = h^p λ`` of every block, coloured by step (colour bar), over the stability
+  region of the scheme with its labelled boundary; points outside the region have a red
+  edge; an inset zooms on a small eigenvalue cloud.
+* ``depth.png``: against depth (ticks ``s1·b2`` = stage 1, step 2): the margin
+  ``1 − ρ(S(h))``, ``h`` and ``h*`` on a linear axis (``h*`` can be 0; ``∞`` drawn as
+  triangles), the growth of a perturbation ``‖δy_j‖/‖δy_0‖`` and the backward signal
+  ``‖∂ℓ/∂y_j‖`` (log axes only for positive values spanning more than a decade).
 * ``singular_values.png``: the top singular values of each stage map and of the whole
-  input–output map, per data point.
-"""
+  input–output map, per data point."""
 
 from __future__ import annotations
 
@@ -16,83 +18,16 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
+from .region_plot import plot_stability_regions as _regions
 from .report import Report
-from .stability import amplification
-
-_GRID = 301
 
 
 def _figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
-
-
-def region_grid(stability, extent: float, implicit=None, h: float = 1.0, n: int = _GRID):
-    """``(X, Y, amplification)`` on ``[−extent, extent]²`` (``z = X + iY``)."""
-    axis = np.linspace(-extent, extent, n)
-    xx, yy = np.meshgrid(axis, axis)
-    z = xx + 1j * yy
-    z_i = None
-    if implicit is not None and len(implicit):
-        weakest = implicit[np.argmin(np.abs(implicit))]
-        z_i = np.full_like(z, h * weakest)
-    return xx, yy, amplification(stability, z, z_i)
-
-
-def _axis_amplification(block, reach: float = 10.0, n: int = 4001):
-    """Amplification along the real and the imaginary axis of the ``z`` plane."""
-    t = np.linspace(-reach, reach, n)
-    implicit = block.implicit_eigenvalues
-    z_i = None
-    if implicit is not None and len(implicit):
-        z_i = np.full(t.shape, block.h * implicit[np.argmin(np.abs(implicit))], dtype=complex)
-    amp = np.stack(
-        [amplification(block.stability, t + 0j, z_i), amplification(block.stability, 1j * t, z_i)]
-    )
-    return t, amp
-
-
-def plot_stability_regions(report: Report, path: Path) -> Path:
-    stages = [s for s in report.stages if s.blocks and s.blocks[0].stability is not None]
-    fig = _figure(4.2 * max(len(stages), 1), 4.0)
-    axes = fig.subplots(1, max(len(stages), 1), squeeze=False)[0]
-    for ax, stage in zip(axes, stages, strict=False):
-        first = stage.blocks[0]
-        zs = [b.h**b.step_power * np.asarray(b.relevant_eigenvalues) for b in stage.blocks]
-        reach = max((float(np.max(np.abs(z))) for z in zs if z.size), default=0.0)
-        axes_t, axes_amp = _axis_amplification(first)
-        inside = np.abs(axes_t[(axes_amp <= 1.0 + 1e-9).any(axis=0)])
-        region_reach = float(inside.max()) if inside.size else 0.0
-        extent = max(1.25 * reach, 1.1 * min(region_reach, 10.0), 3.0)
-        xx, yy, amp = region_grid(first.stability, extent, first.implicit_eigenvalues, first.h)
-        ax.contourf(xx, yy, amp <= 1.0 + 1e-9, levels=[0.5, 1.5], colors=["#c6dbef"])
-        ax.contour(xx, yy, amp, levels=[1.0], colors=["#3182bd"], linewidths=1.0)
-        # regions of zero area (leapfrog's real segment, midpoint's imaginary one) show on
-        # the axes only: draw the stable parts of both axes as thick lines
-        thin = np.mean(amp <= 1.0 + 1e-9) < 0.01  # a segment: one grid row at most
-        for direction, stable in zip((1.0, 1j), axes_amp <= 1.0 + 1e-9, strict=True):
-            if not thin:
-                break
-            line = np.where(stable, axes_t, np.nan) * direction
-            ax.plot(line.real, line.imag, color="#3182bd", lw=4, alpha=0.6, solid_capstyle="butt")
-        colours = _colours(len(zs))
-        for j, z in enumerate(zs):
-            ax.scatter(z.real, z.imag, s=10, color=colours[j], label=f"step {j}", zorder=3)
-        ax.axhline(0, color="0.6", lw=0.5)
-        ax.axvline(0, color="0.6", lw=0.5)
-        ax.set_aspect("equal")
-        ax.set_xlim(-extent, extent)
-        ax.set_ylim(-extent, extent)
-        arg = first.argument or "h·λ"
-        ax.set_title(f"stage {stage.index}: {stage.scheme}\n{first.formula}", fontsize=9)
-        ax.set_xlabel(f"Re z,  z = {arg}", fontsize=8)
-        ax.set_ylabel("Im z", fontsize=8)
-        if len(zs) <= 8:
-            ax.legend(fontsize=7, loc="upper left")
-    fig.savefig(path)
-    return path
 
 
 def _colours(n: int):
@@ -102,54 +37,135 @@ def _colours(n: int):
     return [cmap(t) for t in np.linspace(0.0, 0.85, max(n, 1))]
 
 
-def plot_depth(report: Report, path: Path) -> Path:
-    blocks = report.blocks
-    depth = np.arange(len(blocks))
-    labels = [f"{b.stage}.{b.step}" for b in blocks]
-    fig = _figure(9.0, 6.0)
-    (ax1, ax2), (ax3, ax4) = fig.subplots(2, 2)
+def block_label(block) -> str:
+    """``s1·b2``: block (step) 2 of stage 1 — a tick label that cannot be read as a decimal."""
+    return f"s{block.stage}·b{block.step}"
+
+
+def _margin_panel(ax, blocks, depth):
     margin = [np.nan if b.margin is None else b.margin for b in blocks]
-    ax1.plot(depth, margin, "o-")
-    ax1.axhline(0.0, color="r", lw=0.8)
+    ax.plot(depth, margin, "o-", label="margin 1 − ρ(S(h)) at the judged step")
+    ax.axhline(0.0, color="r", lw=0.8, label="stability limit (margin 0)")
     finite = [m for m in margin if np.isfinite(m)]
     if finite:  # at least ±0.05 around 0, so round-off margins do not fill the panel
-        ax1.set_ylim(min(-0.05, 1.1 * min(finite)), max(0.05, 1.1 * max(finite)))
-    ax1.set_title("margin 1 − max amplification (< 0: unstable)", fontsize=9)
-    h = [b.h for b in blocks]
-    h_star = [np.nan if b.h_star is None else b.h_star for b in blocks]
-    ax2.semilogy(depth, h, "k--", label="h")
-    ax2.semilogy(depth, np.maximum(h_star, 1e-300), "o-", label="h* (largest stable step)")
+        ax.set_ylim(min(-0.05, 1.1 * min(finite)), max(0.05, 1.1 * max(finite)))
+    uncertified = [i for i, b in enumerate(blocks) if b.certified is False]
+    if uncertified:
+        ax.plot(
+            uncertified,
+            [0.0] * len(uncertified),
+            "x",
+            color="0.3",
+            ms=8,
+            label="not certified (no verdict)",
+        )
+    ax.set_title("stability margin (< 0: unstable)", fontsize=9)
+    ax.set_ylabel("1 − max amplification", fontsize=8)
+    ax.legend(fontsize=7)
+
+
+def _step_panel(ax, blocks, depth):
+    """``h`` and ``h*`` on a linear axis (``h*`` can be 0); ``h* = ∞`` as triangles on top."""
+    h = np.array([b.h if b.judged_h is None else b.judged_h for b in blocks], dtype=float)
+    h_star = np.array([np.nan if b.h_star is None else b.h_star for b in blocks], dtype=float)
+    ax.plot(depth, h, "k--", marker="_", label="h (step judged)")
+    ax.plot(depth, h_star, "o-", label="h* (largest stable step)")
+    finite = np.concatenate([h, h_star[np.isfinite(h_star)]])
+    top = 1.15 * float(np.max(finite)) if finite.size else 1.0
     unbounded = [i for i, b in enumerate(blocks) if b.h_star_unbounded]
     if unbounded:
-        ax2.plot(unbounded, [max(h) * 10] * len(unbounded), "^", label="h* = ∞")
-    ax2.legend(fontsize=7)
-    ax2.set_title("step h and largest stable step h*", fontsize=9)
-    for ax in (ax1, ax2):
-        ax.set_xticks(depth, labels, fontsize=7)
-        ax.set_xlabel("stage.step", fontsize=8)
+        ax.plot(unbounded, [top] * len(unbounded), "^", color="C2", label="h* = ∞ (no exit found)")
+    ax.set_ylim(0.0, 1.08 * top)
+    ax.set_title("step h and largest stable step h*", fontsize=9)
+    ax.set_ylabel("step size", fontsize=8)
+    ax.legend(fontsize=7)
+
+
+def _positive_log(ax, values) -> None:
+    """Log scale only where every value is positive and they span more than a decade.
+
+    Never a log axis over zeros; a linear one where the values are close (a log axis over
+    1.000–1.005 only garbles the tick labels). Step indices are integer ticks.
+    """
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size and np.all(values > 0) and values.max() > 10 * values.min():
+        ax.set_yscale("log")
+
+
+def _growth_panel(ax, report):
+    colours = _colours(len(report.stages))
+    values = []
     for stage in report.stages:
-        for g in stage.growth:
-            ax3.semilogy(
+        for p, g in enumerate(stage.growth):
+            ax.plot(
                 range(len(g["linear"])),
                 g["linear"],
                 "-",
-                color=_colours(len(report.stages))[stage.index],
+                color=colours[stage.index],
                 alpha=0.7,
+                label=f"stage {stage.index}" if p == 0 else None,
             )
+            values.extend(g["linear"])
+    ax.axhline(1.0, color="0.6", lw=0.6)
+    _positive_log(ax, values)
+    ax.set_title("perturbation growth (one line per data point)", fontsize=9)
+    ax.set_xlabel("step j in the stage", fontsize=8)
+    ax.set_ylabel("‖δy_j‖ / ‖δy_0‖", fontsize=8)
+    if values:
+        ax.legend(fontsize=7)
+
+
+def _backward_panel(ax, report):
+    values = []
+    for stage in report.stages:
         if stage.state_grad_norms:
-            ax4.semilogy(
+            ax.plot(
                 range(len(stage.state_grad_norms)),
                 stage.state_grad_norms,
                 "o-",
                 label=f"stage {stage.index}",
             )
-    ax3.set_title("perturbation growth ‖δy_j‖/‖δy_0‖ per stage", fontsize=9)
-    ax3.set_xlabel("step j", fontsize=8)
-    ax4.set_title("backward signal ‖∂ℓ/∂y_j‖ (RMS over batch)", fontsize=9)
-    ax4.set_xlabel("step j", fontsize=8)
-    if report.stages and report.stages[0].state_grad_norms:
-        ax4.legend(fontsize=7)
-    fig.savefig(path)
+            values.extend(stage.state_grad_norms)
+    _positive_log(ax, values)
+    ax.set_title("backward signal (RMS over the batch)", fontsize=9)
+    ax.set_xlabel("step j in the stage", fontsize=8)
+    ax.set_ylabel("‖∂ℓ/∂y_j‖", fontsize=8)
+    if values:
+        ax.legend(fontsize=7)
+    else:
+        ax.text(
+            0.5,
+            0.5,
+            "no loss: backward signal not computed",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            fontsize=8,
+        )
+
+
+def depth_figure(report: Report) -> Figure:
+    """Margin, ``h``/``h*``, perturbation growth and backward signal against depth."""
+    blocks = report.blocks
+    depth = np.arange(len(blocks))
+    fig = _figure(9.0, 6.4)
+    (ax1, ax2), (ax3, ax4) = fig.subplots(2, 2)
+    _margin_panel(ax1, blocks, depth)
+    _step_panel(ax2, blocks, depth)
+    for ax in (ax1, ax2):
+        rotation = 45 if len(blocks) > 12 else 0
+        ax.set_xticks(depth, [block_label(b) for b in blocks], fontsize=7, rotation=rotation)
+        ax.set_xlabel("block (s = stage, b = step in the stage)", fontsize=8)
+    _growth_panel(ax3, report)
+    _backward_panel(ax4, report)
+    return fig
+
+
+def plot_depth(report: Report, path: Path) -> Path:
+    """Write ``depth.png`` (see :func:`depth_figure`)."""
+    depth_figure(report).savefig(path)
     return path
 
 
@@ -194,3 +210,8 @@ def save_plots(report: Report, out_dir: str | Path) -> list[Path]:
         plot_depth(report, out / "depth.png"),
         plot_singular_values(report, out / "singular_values.png"),
     ]
+
+
+def plot_stability_regions(report: Report, path: Path) -> Path:
+    """Write ``stability_regions.png`` (see :mod:`odenets.diagnostics.region_plot`)."""
+    return _regions(report, path, _figure)
