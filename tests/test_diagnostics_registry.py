@@ -17,9 +17,10 @@ import torch
 
 import odenets
 from odenets import ODENet, VectorODENet
+from odenets.blocks import AdaptiveBlock, Block, ImplicitBlock
 from odenets.checkpoint import load_model, save_checkpoint
 from odenets.cli import main
-from odenets.diagnostics import diagnose
+from odenets.diagnostics import diagnose, max_amplification
 from odenets.models.continuous import ContinuousNet
 
 MODELS = odenets.list_models()
@@ -36,19 +37,22 @@ CHEAP = dict(
 )
 
 
-def tiny_model(name: str) -> tuple[torch.nn.Module, torch.Tensor]:
-    """``name`` at its smallest: 2 channels, 2 steps per stage at the registered ``h``."""
+def tiny_model(name: str, steps: int = 2, stages: int | None = None):
+    """``name`` at its smallest: 2 channels, ``steps`` per stage at the registered ``h``
+    (``stages``: keep only the first ones); returns ``(model, input)``."""
     base = odenets.create_model(name)
     if isinstance(base, VectorODENet):
-        model = odenets.create_model(name, hidden=2, steps=2, horizon=2 * base.stage.h)
+        model = odenets.create_model(name, hidden=2, steps=steps, horizon=steps * base.stage.h)
         return model, torch.randn(1, model.dim)
     if isinstance(base, ContinuousNet):
         model = odenets.create_model(name, width=2, downsample=0, norm_groups=1)
         return model, torch.randn((1, model.in_chans) + (3,) * model.ndim)
     if isinstance(base, ODENet):
-        n = len(base.stages)
-        horizon = tuple(2 * stage.h for stage in base.stages)
-        model = odenets.create_model(name, widths=(2,) * n, steps=2, horizon=horizon, pool=False)
+        kept = base.stages[:stages]
+        horizon = tuple(steps * stage.h for stage in kept)
+        model = odenets.create_model(
+            name, widths=(2,) * len(kept), steps=steps, horizon=horizon, pool=False
+        )
         return model, torch.randn((1, model.in_chans) + (3,) * model.ndim)
     pytest.fail(f"{type(base).__name__}: teach tiny_model() the smallest layout of this model")
 
@@ -76,6 +80,102 @@ def test_diagnose_every_registered_model(name):
     report = diagnose(model, x, **CHEAP)
     assert_every_block_judged(report)
     assert {b.scheme for b in report.blocks} <= set(odenets.list_schemes())
+
+
+# ------------------------------------------------------------- matrix-free against dense
+def vector_model(scheme: str, **overrides) -> tuple[torch.nn.Module, torch.Tensor]:
+    """``{scheme}_vector`` on a 10-dimensional state (ARPACK needs n > 8), hidden width 4."""
+    model = odenets.create_model(f"{scheme}_vector", dim=10, hidden=4, **overrides)
+    return model, torch.randn(1, 10)
+
+
+#: one model per block kind, each block seen once: Runge–Kutta (polynomial R), the adaptive
+#: block at its fixed solver step, the companion maps of history schemes (leapfrog: z = h²λ;
+#: midpoint after its forward-Euler starter; Momentum; reversible Heun), two-field maps
+#: (dense vectors, and the 3-stage conv Hamiltonian that crashed), the IMEX FFT solve
+MATRIX_FREE = {
+    "rk4": lambda: vector_model("rk4", steps=1),
+    "node": lambda: vector_model("node", steps=1),
+    "leapfrog": lambda: vector_model("leapfrog", steps=1),
+    "midpoint": lambda: vector_model("midpoint", steps=2),
+    "momentum_resnet": lambda: vector_model("momentum_resnet", steps=1),
+    "reversible_heun": lambda: vector_model("reversible_heun", steps=1),
+    "revnet": lambda: vector_model("revnet", steps=1),
+    "chang_hamiltonian74": lambda: tiny_model("chang_hamiltonian74", steps=1, stages=1),
+    "imex_digits": lambda: tiny_model("imex_digits", steps=1, stages=1),
+}
+
+
+def block_kind(cls) -> tuple[str, str, bool, bool]:
+    """What selects a verdict route: state layout, declared stability type, implicit, adaptive."""
+    stability = type(cls.declared_stability()).__name__
+    return (cls.state_layout.name, stability, issubclass(cls, ImplicitBlock),
+            issubclass(cls, AdaptiveBlock))  # fmt: skip
+
+
+def test_every_block_kind_is_covered_by_the_matrix_free_check():
+    kinds = {block_kind(odenets.get_scheme(s)) for s in odenets.list_schemes()}
+    seen = set()
+    for build in MATRIX_FREE.values():
+        torch.manual_seed(0)
+        model, _ = build()
+        seen |= {block_kind(type(m)) for m in model.modules() if isinstance(m, Block)}
+    assert kinds <= seen, f"block kinds without a matrix-free check: {kinds - seen}"
+
+
+def assert_agree(d, f) -> None:
+    """Matrix-free ``f`` and dense ``d`` verdicts of one block: the same ρ(S(h)) and h*.
+
+    ``h*`` agrees to 1e-6 where ``ρ`` crosses 1 transversally. Where it creeps up (on the
+    dense spectrum ``ρ(h*(1 + 1e-6)) ≤ 1 + 1e-9``, e.g. forward Euler on a near-imaginary
+    spectrum) the two stated tolerances (ρ ≤ 1 + 1e-9 matrix-free, 1 + 1e-12 dense) give
+    different ``h*``: then the matrix-free one must be a step where the dense ρ is within
+    the matrix-free tolerance.
+    """
+    where = f"stage {d.stage} step {d.step} ({d.scheme}, {f.verdict_method})"
+    assert f.certified and d.certified, where
+    assert "matrix-free" in f.verdict_method or "exact" in f.verdict_method, where
+    assert f.max_amplification == pytest.approx(d.max_amplification, rel=1e-6), where
+    assert f.h_star_unbounded == d.h_star_unbounded, where
+    if d.h_star_unbounded or d.h_star == 0:
+        assert f.h_star == d.h_star, where
+        return
+    if f.h_star == pytest.approx(d.h_star, rel=1e-6):
+        return
+    assert d.implicit_eigenvalues is None, f"{where}: h* {f.h_star} vs dense {d.h_star}"
+    lam = d.relevant_eigenvalues
+    creeping = max_amplification(d.stability, lam, d.h_star * (1 + 1e-6)) <= 1 + 1e-9
+    assert creeping, f"{where}: h* {f.h_star} vs dense {d.h_star} at a transversal crossing"
+    assert f.h_star >= d.h_star * (1 - 1e-6), where
+    assert max_amplification(d.stability, lam, f.h_star) <= 1 + 2e-9, where
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX_FREE))
+def test_matrix_free_verdicts_agree_with_dense(name):
+    torch.manual_seed(0)
+    model, x = MATRIX_FREE[name]()
+    dense = diagnose(model, x, **CHEAP)
+    free = diagnose(model, x, dense_threshold=2, **CHEAP)  # every block matrix-free
+    assert_every_block_judged(free)
+    assert len(dense.blocks) == len(free.blocks)
+    for d, f in zip(dense.blocks, free.blocks, strict=True):
+        assert_agree(d, f)
+
+
+def test_the_midpoint_starter_is_judged_as_forward_euler():
+    """Block 0 of a midpoint stage is its starter y₁ = y₀ + hF(y₀): R(z) = 1 + z, said so."""
+    torch.manual_seed(0)
+    model, x = vector_model("midpoint", steps=2)
+    report = diagnose(model, x.double(), **CHEAP)
+    first, second = report.blocks
+    assert first.formula == "R(z) = 1 + z" and second.formula == "ρ(r) = r² − 2z r − 1"
+    assert any("starter" in n and "forward Euler" in n for n in first.notes), first.notes
+    stage = model.double().stage
+    y0 = x.double()
+    jac = torch.autograd.functional.jacobian(stage.block_at(0).field, y0)[0, :, 0, :]
+    lam = torch.linalg.eigvals(jac).numpy()
+    h = stage.block_at(0).h
+    assert first.max_amplification == pytest.approx(abs(1 + h * lam).max(), rel=1e-12)
 
 
 # --------------------------------------------------------------------- dynamics checkpoints
