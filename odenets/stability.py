@@ -59,6 +59,13 @@ class CharacteristicPolynomial:
     formula: str = ""
     argument: str = "h·λ(∂F/∂y)"
     step_power: int = 1
+    #: boundary points ``z`` where ``ρ(·; z)`` has a multiple root on the unit circle (leapfrog
+    #: at ``z = −4``: ``(r + 1)²``; midpoint at ``z = ±i``: ``(r ∓ i)²``). There every root
+    #: has modulus 1 but the step map is not diagonalisable: its powers grow like ``n``
+    #: (``‖Sⁿ‖ ~ n``, weak instability), so the stability region is *open* at these points.
+    #: The double root ``r = 1`` at ``z = 0`` of a second-order (``step_power = 2``) scheme is
+    #: not listed: it is the ODE's own linear growth (``y'' = 0``: ``y = a + bt``).
+    open_at: tuple[complex, ...] = ()
 
     kind = "multistep"
 
@@ -74,10 +81,20 @@ class CharacteristicPolynomial:
         return np.roots(self.polynomial(complex(z)))
 
     def amplification(self, z):
-        """Largest root modulus of ``ρ(·; z)``, vectorised over ``z``."""
+        """Largest root modulus of ``ρ(·; z)``, vectorised over ``z`` (1 at an ``open_at``
+        point: the spectral radius; :meth:`weakly_unstable` says the step grows there)."""
         z = np.asarray(z, dtype=complex)
         flat = [np.max(np.abs(self.roots(v))) for v in z.ravel()]
         return np.asarray(flat, dtype=float).reshape(z.shape)
+
+    def weakly_unstable(self, z, rtol: float = 1e-13) -> np.ndarray:
+        """Whether ``z`` is (to ``rtol·max(1, |z₀|)``) an ``open_at`` point ``z₀``: a multiple
+        root on the unit circle, linear growth of the powers of the step."""
+        z = np.asarray(z, dtype=complex)
+        hit = np.zeros(z.shape, dtype=bool)
+        for z0 in self.open_at:
+            hit |= np.abs(z - z0) <= rtol * max(1.0, abs(z0))
+        return hit
 
 
 @dataclass(frozen=True)

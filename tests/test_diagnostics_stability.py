@@ -8,7 +8,12 @@ import pytest
 import odenets
 from odenets.blocks import LMBlock
 from odenets.diagnostics import largest_stable_step, max_amplification, stability_margin
-from odenets.diagnostics.stability import root_modulus
+from odenets.diagnostics.stability import (
+    amplification,
+    open_points_hit,
+    root_modulus,
+    weakly_unstable,
+)
 from odenets.stability import CharacteristicPolynomial
 
 EULER = odenets.get_scheme("euler").declared_stability()
@@ -118,3 +123,88 @@ def test_noise_below_the_spectral_floor_does_not_destroy_thin_regions():
     assert largest_stable_step(LEAPFROG, mu) == pytest.approx(2 / 3, rel=1e-9)
     assert largest_stable_step(MIDPOINT, [2j + 1e-15, 1e-15 - 0.5j]) == pytest.approx(0.5)
     assert largest_stable_step(LEAPFROG, [-9.0 + 1e-3j]) < 1e-3  # real growth is kept
+
+
+# ------------------------------------------------- multiple roots on the unit circle (open_at)
+PARTITIONED = odenets.get_scheme("hamiltonian").declared_stability()
+
+
+def companion(stability, z: complex) -> np.ndarray:
+    """The 2×2 companion matrix of ρ(·; z) = c₂ r² + c₁ r + c₀ (the test recurrence's step)."""
+    c0, c1, c2 = (np.polyval(c[::-1], z) for c in stability.coefficients)
+    return np.array([[0, 1], [-c0 / c2, -c1 / c2]], dtype=complex)
+
+
+def power_growth(stability, z: complex, n: int = 100) -> float:
+    return float(np.linalg.norm(np.linalg.matrix_power(companion(stability, z), n), 2))
+
+
+@pytest.mark.parametrize(
+    "stability, z0", [(LEAPFROG, -4.0), (PARTITIONED, -4.0), (MIDPOINT, 1j), (MIDPOINT, -1j)]
+)
+def test_double_unit_roots_grow_linearly_and_are_outside_the_region(stability, z0):
+    """At z₀ the root is double with modulus 1: ‖Sⁿ‖ grows like n (≈ 2n here), ρ = 1."""
+    growth = [power_growth(stability, z0, n) for n in (100, 200)]
+    assert growth[0] > 150 and growth[1] / growth[0] == pytest.approx(2, rel=0.02)
+    assert z0 in stability.open_at
+    assert max_amplification(stability, [z0], 1.0) == 1.0  # snapped: no 1 ± √ε split
+    assert weakly_unstable(stability, [z0]).all()
+    assert weakly_unstable(stability, [z0 * (1 + 3e-16)]).all()  # round-off of h^p λ
+    # just inside, the roots are distinct on the unit circle: bounded powers, stable
+    inside = z0 * (1 - 1e-6)
+    assert power_growth(stability, inside, 200) < 1e4
+    assert max_amplification(stability, [inside], 1.0) == pytest.approx(1.0, abs=1e-12)
+    assert not weakly_unstable(stability, [inside]).any()
+
+
+def test_leapfrog_region_is_the_half_open_interval_minus_four_to_zero():
+    """−4 < h²μ ≤ 0: μ = −1 is stable for h < 2 and not at h = 2 (double root −1)."""
+    assert largest_stable_step(LEAPFROG, [-1.0]) == pytest.approx(2.0, rel=1e-12)
+    assert largest_stable_step(LEAPFROG, [-1.0]) < 2.0  # h* is the supremum, not attained
+    assert open_points_hit(LEAPFROG, [-1.0], 2.0) == [-4.0]
+    assert open_points_hit(LEAPFROG, [-1.0], 2.0 * (1 - 1e-9)) == []
+    assert open_points_hit(LEAPFROG, [0.0, -1e-3], 1.0) == []  # z = 0 is the ODE's y = a + bt
+    assert largest_stable_step(LEAPFROG, [0.0]) == math.inf
+    assert largest_stable_step(PARTITIONED, [-0.25, -1.0]) == pytest.approx(2.0, rel=1e-12)
+
+
+def test_midpoint_region_on_the_imaginary_axis_is_the_open_segment():
+    """z = iy is stable iff |y| < 1: at y = ±1 the root ±i is double; beyond, |r| > 1."""
+    y = np.array([-1.5, -1.0, -1 + 1e-9, -0.5, 0.0, 0.5, 1 - 1e-9, 1.0, 1.5])
+    z = 1j * y
+    stable = (amplification(MIDPOINT, z) <= 1 + 1e-12) & ~weakly_unstable(MIDPOINT, z)
+    np.testing.assert_array_equal(stable, np.abs(y) < 1)
+    assert largest_stable_step(MIDPOINT, [2j, -2j]) == pytest.approx(0.5, rel=1e-12)
+    assert open_points_hit(MIDPOINT, [2j, -2j], 0.5) == [-1j, 1j]
+
+
+def multiple_unit_roots(stability) -> set[complex]:
+    """Independent of the declarations: every z where ρ(·; z) (quadratic in r, affine in z) has
+    a double root on the unit circle, from the zeros of the discriminant c₁² − 4c₂c₀ in z."""
+    c0, c1, c2 = (np.polynomial.Polynomial(c) for c in stability.coefficients)
+    found = set()
+    for z in (c1 * c1 - 4 * c2 * c0).roots():
+        z = complex(np.round(z.real, 12), np.round(z.imag, 12))
+        r = -c1(z) / (2 * c2(z))
+        if abs(abs(r) - 1) < 1e-12:
+            found.add(z)
+    return found
+
+
+@pytest.mark.parametrize("stability", POLYNOMIALS[:-1] + [LMBlock.characteristic_polynomial(1.0)],
+                         ids=lambda s: s.formula)  # fmt: skip
+def test_open_at_declarations_are_exactly_the_multiple_unit_roots(stability):
+    """Every scheme declares where ρ has a multiple root on the unit circle, except the double
+    root r = 1 at z = 0 of a second-order (z = h²μ) scheme, which is the ODE's own growth."""
+    found = multiple_unit_roots(stability)
+    if stability.step_power == 2:
+        found.discard(0j)
+    assert found == {complex(z) for z in stability.open_at}
+
+
+def test_lm_at_k_minus_one_is_not_zero_stable():
+    """k = −1: y_{n+1} = 2y_n − y_{n−1} ignores F, ρ = (r − 1)² for every z: open at z = 0,
+    so no step is stable (the scan's first test is z = 0)."""
+    rho = LMBlock.characteristic_polynomial(-1.0)
+    assert rho.open_at == (0.0,) and power_growth(rho, 0.0) > 150
+    assert largest_stable_step(rho, [-1.0, -0.5]) == 0.0

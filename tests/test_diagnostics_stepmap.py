@@ -145,3 +145,113 @@ def test_not_certified_is_reported_not_guessed():
     m = q @ blocks @ q.T
     r = spectral_radius(LinearOperator((n, n), matvec=lambda v: m @ v), 1.0, maxiter=2)
     assert not r.certified and math.isnan(r.value)
+
+
+# ------------------------------------------- multiple roots, J = 0, and the IMEX step map
+def companion_verdict(stability, matrix, h):
+    """The analysis' route for a characteristic polynomial: Ritz values mapped back to z."""
+    from odenets.diagnostics.stepmap import companion_radius_at
+
+    n = matrix.shape[0]
+    p = stability.step_power
+    scale = argument_scale(lambda v: matrix @ v, n, p)
+    radius = companion_radius_at(stability, lambda v: matrix @ v, n, scale)
+    return matrix_free_verdict(None, h, scale, radius_at=radius), radius
+
+
+def test_a_zero_eigenvalue_does_not_read_as_growth_on_the_companion_map():
+    """Leapfrog with a kernel: ρ(r; 0) = (r − 1)² is a Jordan block of the companion map, whose
+    ARPACK eigenvalues split to 1 ± 1e-8. Mapped back to z they are z = 0: h* = 2/√9 = 2/3."""
+    from odenets.blocks.leapfrog import LeapfrogBlock
+
+    rng = np.random.default_rng(5)
+    mu = np.concatenate([np.zeros(8), -rng.uniform(0.1, 8.0, 11), [-9.0]])
+    q, _ = np.linalg.qr(rng.standard_normal((20, 20)))
+    j = q @ np.diag(mu) @ q.T
+    rho = LeapfrogBlock.declared_stability()
+    naive = mf_verdict(rho, lambda v: j @ v, 20, 0.5, p=2)  # max |Ritz value|
+    verdict, radius = companion_verdict(rho, j, 0.5)
+    assert verdict.certified and naive.certified
+    assert verdict.rho == pytest.approx(1.0, abs=1e-12)
+    assert verdict.h_star == pytest.approx(2 / 3, rel=1e-8)
+    assert dense_verdict(rho, mu, 0.5).h_star == pytest.approx(2 / 3, rel=1e-12)
+    assert naive.h_star < 1e-3  # what the largest Ritz modulus alone said
+    at_star = radius(2 / 3)  # z = −4 exactly: the double root −1
+    assert at_star.value == pytest.approx(1.0, abs=1e-12) and "weakly unstable" in at_star.note
+    assert "weakly unstable" not in radius(0.6).note
+
+
+def test_midpoint_companion_map_on_an_antisymmetric_field():
+    """Purely imaginary λ, max |λ| = 2: h* = 1/2 (at z = ±i the double roots ±i are outside)."""
+    from odenets.blocks.midpoint import MidpointBlock
+
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((12, 12))
+    a = a - a.T
+    w, v = np.linalg.eigh(a @ a.T)  # a = antisymmetric: eigenvalues ±i·√w
+    j = 2 * a / math.sqrt(w.max())  # largest |λ| = 2
+    rho = MidpointBlock.declared_stability()
+    verdict, radius = companion_verdict(rho, j, 0.25)
+    assert verdict.certified and verdict.h_star == pytest.approx(0.5, rel=1e-8)
+    assert verdict.rho == pytest.approx(1.0, abs=1e-10)
+    assert "weakly unstable" in radius(0.5).note
+
+
+def test_zero_jacobian_is_read_exactly():
+    """J = 0 (a stage whose ReLUs are all off): every step stable, ρ = 1, on both paths.
+    ARPACK used to fail with 'Starting vector is zero'."""
+    import odenets
+    from odenets.diagnostics import diagnose
+
+    torch.manual_seed(0)
+    for scheme in ("rk4", "leapfrog"):
+        model = odenets.create_model(f"{scheme}_vector", dim=10, hidden=4, steps=1)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.zero_()
+        cheap = dict(k=1, num_points=1, stage_maps=False, growth=False, gradients=False,
+                     input_output=False, consistency=False)  # fmt: skip
+        free = diagnose(model, torch.randn(1, 10), dense_threshold=2, **cheap).blocks[0]
+        dense = diagnose(model, torch.randn(1, 10), **cheap).blocks[0]
+        for b in (free, dense):
+            assert b.certified and b.h_star_unbounded and b.max_amplification == 1.0
+        assert free.verdict_method.startswith("exact: J = 0")
+
+
+def imex_layer(operator: str, seed: int = 0):
+    """A 2-channel IMEX layer on a 4×4 grid (n = 32) with a stiff L, its state and operators."""
+    import odenets
+    from odenets.diagnostics.spectra import block_operators
+
+    torch.manual_seed(seed)
+    field = odenets.create_field("symmetric", 2, 2)
+    block = odenets.get_scheme("imex")(field, h=0.7, operator=operator).double()
+    with torch.no_grad():
+        block.weight.mul_(4.0)
+    y = torch.randn(1, 2, 4, 4, dtype=torch.float64)
+    ops = block_operators(block, y, step_map=False)
+    scale = argument_scale(ops.argument.as_linear_operator().matvec, 32, 1)
+    return block, y, ops, scale
+
+
+@pytest.mark.parametrize("operator", ["depthwise", "full"])
+def test_imex_step_map_from_j_once_equals_the_recomputed_step_jacobian(operator):
+    """S(h) = (I + hLᵀL)⁻¹(I + hJ) from J formed once and the block's solve per h, against the
+    dense Jacobian of the block's own step recomputed at every h (the reference route)."""
+    from odenets.diagnostics.analysis import _implicit_recompute_verdict, _implicit_verdict
+
+    block, y, ops, scale = imex_layer(operator)
+    stability = block.stability
+    for h in (0.05, 3.0):
+        ref = _implicit_recompute_verdict(block, y, h, scale, 0)
+        cached = _implicit_verdict(block, stability, y, ops, h, scale, 900, 0)
+        free = _implicit_verdict(block, stability, y, ops, h, scale, 4, 0)
+        assert cached.method.startswith("dense step map T(h)")
+        assert free.method.startswith("matrix-free")
+        assert cached.rho == pytest.approx(ref.rho, rel=1e-12)
+        assert cached.h_star == pytest.approx(ref.h_star, rel=1e-9)
+        assert free.rho == pytest.approx(ref.rho, rel=1e-9)
+        assert free.h_star == pytest.approx(ref.h_star, rel=1e-6)
+    # the stiff implicit part limits nothing: the explicit step alone has a smaller h*
+    explicit = torch.linalg.eigvals(ops.argument.dense()).numpy()
+    assert ref.h_star > dense_verdict(EULER, explicit, 0.7).h_star

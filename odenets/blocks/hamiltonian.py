@@ -14,6 +14,7 @@ PARTITIONED_RHO = CharacteristicPolynomial(
     formula="ρ(r) = r² − (2 + z) r + 1",
     argument="h²·λ(∂F_Y/∂Z · ∂F_Z/∂Y)",
     step_power=2,
+    open_at=(-4.0,),  # ρ = (r + 1)²: linear growth at hω = 2
 )
 
 
@@ -71,8 +72,9 @@ class HamiltonianBlock(PartitionedEulerBlock):
     ``Y_{j+1} = Y_j + h K₁ᵀσ(K₁ Z_j + b₁)``, ``Z_{j+1} = Z_j − h K₂ᵀσ(K₂ Y_{j+1} + b₂)``.
     Symplectic and reversible; order 1 as a one-step map on ``(Y, Z)`` taken at the same
     time, order 2 (Störmer–Verlet) when ``Z`` is read at half steps. For a harmonic mode of
-    frequency ``ω`` (``z = −h²ω²``) it is stable iff ``hω ≤ 2``. Needs an even channel
-    count; ``Y`` and ``Z`` are the two channel halves.
+    frequency ``ω`` (``z = −h²ω²``) it is stable iff ``hω < 2`` (at ``hω = 2`` the root
+    ``−1`` of the step matrix is double: linear growth, declared in ``open_at``). Needs an
+    even channel count; ``Y`` and ``Z`` are the two channel halves.
     """
 
     name = "hamiltonian"

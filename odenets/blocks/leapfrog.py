@@ -12,6 +12,7 @@ _LEAPFROG_RHO = CharacteristicPolynomial(
     formula="ρ(r) = r² − (2 + z) r + 1",
     argument="h²·λ(∂F/∂y) for y'' = F(y)",
     step_power=2,
+    open_at=(-4.0,),  # ρ = (r + 1)²: linear growth at h²μ = −4
 )
 _ARGUMENT = "h²·λ(∂F/∂y) for y'' = F(y)"
 #: the first step from each initial history, ``y₀ ↦ y₁``, on ``y'' = μy`` (``z = h²μ``)
@@ -35,7 +36,8 @@ class LeapfrogBlock(HistoryBlock, ReversibleBlock):
     Order 2, explicit, two-step, time-reversible: ``y_{j−1} = 2y_j − y_{j+1} + h² F(y_j)``.
     With ``F = −Kᵀσ(Ky + b)`` (the default) this is R&H's "hyperbolic" network. On
     ``y'' = μy`` the roots of ``r² − (2 + h²μ) r + 1`` lie on the unit circle iff
-    ``−4 ≤ h²μ ≤ 0``: no damping, no growth.
+    ``−4 ≤ h²μ ≤ 0``: no damping; stable iff ``−4 < h²μ ≤ 0``, since at ``h²μ = −4`` the
+    root ``−1`` is double and the solution grows linearly (declared in ``open_at``).
 
     ``start="rest"`` (the papers' ``y₋₁ = y₀``) fixes the velocity to zero half a step
     early, so a whole stage is only first-order accurate for ``y'(0) = 0``;

@@ -10,6 +10,7 @@ from .base import FORWARD_EULER_R, History, HistoryBlock, ReversibleBlock, Start
 _MIDPOINT_RHO = CharacteristicPolynomial(
     coefficients=((-1.0,), (0.0, -2.0), (1.0,)),
     formula="ρ(r) = r² − 2z r − 1",
+    open_at=(1j, -1j),  # ρ = (r ∓ i)²: linear growth at z = ±i
 )
 
 
@@ -18,7 +19,9 @@ class MidpointBlock(HistoryBlock, ReversibleBlock):
     """Explicit midpoint rule: ``y_{j+1} = y_{j−1} + 2h F(y_j)``; first step forward Euler.
 
     Order 2, explicit, two-step, time-reversible: ``y_{j−1} = y_{j+1} − 2h F(y_j)``. The
-    roots of ``r² − 2z r − 1`` lie on the unit circle iff ``z ∈ i·(−1, 1)``: stable only for
+    roots of ``r² − 2z r − 1`` lie on the unit circle iff ``z ∈ i·[−1, 1]`` and are distinct
+    iff ``z ∈ i·(−1, 1)`` (at ``z = ±i`` the root ``±i`` is double and the solution grows
+    linearly: the region is open there, ``open_at``): stable only for
     purely imaginary spectra, hence the default antisymmetric field
     ``σ((W − Wᵀ) y + b)`` (Chang et al. 2018, "midpoint network"). The first step of a
     stage is the starter ``y₁ = y₀ + h F(y₀)`` (forward Euler, ``R(z) = 1 + z``).

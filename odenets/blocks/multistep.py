@@ -49,9 +49,13 @@ class LMBlock(HistoryBlock):
 
     @staticmethod
     def characteristic_polynomial(k: float) -> CharacteristicPolynomial:
+        """Multiple roots on the unit circle only at ``|k| = 1`` (roots' product ``−k``): the
+        midpoint rule's ``z = ±i`` for ``k = 1``, ``(r − 1)²`` at ``z = 0`` for ``k = −1``."""
+        open_at = {1.0: (1j, -1j), -1.0: (0.0,)}.get(float(k), ())
         return CharacteristicPolynomial(
             coefficients=((-k,), (-(1 - k), -(1 + k)), (1.0,)),
             formula=f"ρ(r) = r² − (1 − k + (1 + k) z) r − k, k = {k:.4g}",
+            open_at=open_at,
         )
 
     @property

@@ -36,6 +36,7 @@ HEUN_LAYOUT = StateLayout("REVERSIBLE_HEUN", "(y, ŷ)", HeunState)
 _RHO = CharacteristicPolynomial(
     coefficients=((-1.0,), (0.0, -2.0), (1.0,)),
     formula="ρ(r) = r² − 2z r − 1",
+    open_at=(1j, -1j),  # ρ = (r ∓ i)²: linear growth at z = ±i
 )
 
 
@@ -51,8 +52,9 @@ class ReversibleHeunBlock(ReversibleBlock):
     discretisation to round-off. On ``F(y) = λy`` (``z = hλ``) the step matrix of
     ``(y, ŷ)`` is ``[[1 + z, z²/2], [2, z − 1]]`` with characteristic polynomial
     ``ρ(r) = r² − 2z r − 1``, that of the explicit midpoint rule: its roots have product
-    ``−1``, so it is stable only on the imaginary segment ``z ∈ i·[−1, 1]`` (hence the
-    antisymmetric default field). diffrax keeps ``F(ŷ)`` from one step to the next (one
+    ``−1``, so it is stable only on the open imaginary segment ``z ∈ i·(−1, 1)`` (at
+    ``z = ±i`` the root ``±i`` is double: linear growth; hence the antisymmetric default
+    field). diffrax keeps ``F(ŷ)`` from one step to the next (one
     evaluation per step); here each block evaluates its own field twice, which per-step
     weights need.
     """

@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 import torch
+from scipy.sparse.linalg import LinearOperator
 from torch import nn
 
 from .._validation import check_positive_int
@@ -27,6 +28,7 @@ from ..blocks.base import (
     StateLayout,
     state_argument,
 )
+from ..stability import StabilityFunction
 from .network import (
     find_stages,
     gradient_norms,
@@ -37,10 +39,13 @@ from .network import (
 from .operators import LinearizedMap, flatten_state
 from .report import BlockReport, NetworkReport, Report, StageReport
 from .spectra import DENSE_THRESHOLD, block_operators, check_k, eigenvalues, singular_values
+from .stability import open_points_hit, smallest_resolved_step
 from .stepmap import (
     Radius,
     Verdict,
+    affine_in_z,
     argument_scale,
+    companion_radius_at,
     declared_step_operator,
     dense_verdict,
     matrix_free_verdict,
@@ -182,33 +187,184 @@ def _step_at(block: Block, h: float):
 
 
 def _verdict(block, stability, state, ops, spectrum, h, dense_threshold, seed) -> Verdict:
-    """``ρ(S(h))``, the margin and ``h*`` of the step map at one state (see stepmap)."""
+    """``ρ(S(h))``, the margin and ``h*`` of the step map at one state (see stepmap).
+
+    Dense (the whole spectrum of ``J``) when it is known, except for implicit blocks; else
+    matrix-free: ``J = 0`` is recognised from one product (``J v = 0`` for a random ``v``
+    happens only for ``J = 0``, with probability 1) and read exactly; a characteristic
+    polynomial's companion map has its Ritz values mapped back to ``z``
+    (:func:`~odenets.diagnostics.stepmap.companion_radius_at`: multiple roots do not
+    read as growth); an implicit block goes to :func:`_implicit_verdict`.
+    """
     implicit = isinstance(block, ImplicitBlock)
     if spectrum.all is not None and not implicit:
-        return dense_verdict(stability, spectrum.all, h)
+        return _with_weak_note(dense_verdict(stability, spectrum.all, h), stability, spectrum.all)
     p = getattr(stability, "step_power", 1)
     linear = ops.argument.as_linear_operator()
     n = ops.argument.n_in
-    scale = argument_scale(linear.matvec, n, p, seed)
-    if not implicit:
-        return matrix_free_verdict(
+    zero = _is_zero_operator(linear.matvec, n, seed)
+    if zero and not implicit:
+        verdict = dense_verdict(stability, np.zeros(1), h)
+        verdict.method = "exact: J = 0 (J v = 0 for a random v)"
+        return _with_weak_note(verdict, stability, np.zeros(1))
+    scale = math.inf if zero else argument_scale(linear.matvec, n, p, seed)
+    if implicit:
+        return _implicit_verdict(block, stability, state, ops, h, scale, dense_threshold, seed)
+    if affine_in_z(stability):
+        radius = companion_radius_at(stability, linear.matvec, n, scale, seed)
+        verdict = matrix_free_verdict(None, h, scale, seed, radius_at=radius)
+        verdict.method = "matrix-free (ARPACK on the companion step map, roots mapped back to z)"
+    else:
+        verdict = matrix_free_verdict(
             lambda s: declared_step_operator(stability, linear.matvec, n, s), h, scale, seed
         )
-    # implicit (IMEX) blocks: the Jacobian of their own step, exact solve included
-    if n <= dense_threshold:
+    return _resolved(verdict, scale, p)
 
-        def radius(s):
+
+def _resolved(verdict: Verdict, scale, p: int) -> Verdict:
+    """``h*`` below the smallest resolved step is ``0``, as on the dense path (whose scan
+    starts there): ``ρ(S) − 1`` is below the eigen-solvers' accuracy at such steps."""
+    if scale is None or not math.isfinite(scale) or not verdict.h_star:
+        return verdict
+    floor = smallest_resolved_step(scale, p)
+    if verdict.h_star < floor:
+        verdict.notes.append(
+            f"h* = {verdict.h_star:.3g} is below the smallest resolved step "
+            f"10^(-8/p)/ρ(J)^(1/p) = {floor:.3g}: reported as h* = 0 (unstable for every h)"
+        )
+        verdict.h_star = 0.0
+    return verdict
+
+
+def _with_weak_note(verdict: Verdict, stability, eigenvalues) -> Verdict:
+    """Say when the step puts an eigenvalue on a multiple unit root (``open_at``)."""
+    points = open_points_hit(stability, eigenvalues, verdict.h)
+    if points:
+        verdict.notes.append(
+            "weakly unstable: a multiple unit root at z = "
+            + ", ".join(f"{z:.6g}" for z in points)
+            + " (ρ = 1 but the powers of the step grow linearly; the region is open there)"
+        )
+    return verdict
+
+
+def _is_zero_operator(matvec, n: int, seed: int) -> bool:
+    v = np.random.default_rng(seed + 1).standard_normal(n)
+    return not np.any(matvec(v))
+
+
+# ------------------------------------------------------------------- implicit (IMEX) blocks
+def _solve_at(block: Block, h: float):
+    """The implicit block's exact solve ``Q_i(hA)⁻¹`` at step ``h`` (``None``: not exposed)."""
+    solve = getattr(block, "solve", None)
+    if solve is None or isinstance(block, AdaptiveBlock):
+        return None
+
+    def at(rhs: torch.Tensor) -> torch.Tensor:
+        old = block.h
+        block.h = h
+        try:
             with torch.no_grad():
-                jac = LinearizedMap(_step_at(block, s), state).dense()
-                mu = torch.linalg.eigvals(jac).cpu().numpy()
-            return Radius(s, float(np.max(np.abs(mu))), True, "dense")
+                return solve(rhs)
+        finally:
+            block.h = old
+
+    return at
+
+
+def _explicit_part(stability) -> StabilityFunction:
+    """The explicit factor ``P(z_e)/Q(z_e)`` of an implicit–explicit stability."""
+    return StabilityFunction(tuple(stability.numerator), tuple(stability.denominator))
+
+
+def _implicit_step_operator(block, stability, state, linear, n: int):
+    """``h ↦ S(h) = Q_i(hA)⁻¹ R_e(hJ)`` as a LinearOperator: ``R_e(hJ)`` by JVPs of the field
+    (traced once), ``Q_i(hA)⁻¹`` by the block's own exact solve. ``None`` when the block has
+    no ``solve`` or its step is not of that form (checked on one product at the block's h)."""
+    y = state_argument(state)
+    explicit = _explicit_part(stability)
+
+    def operator_at(s: float) -> LinearOperator:
+        e = declared_step_operator(explicit, linear.matvec, n, s)
+        solve = _solve_at(block, s)
+
+        def matvec(v):
+            rhs = torch.as_tensor(e.matvec(v).reshape(y.shape), dtype=y.dtype, device=y.device)
+            return solve(rhs).reshape(-1).cpu().numpy().astype(np.float64)
+
+        return LinearOperator((n, n), matvec=matvec, dtype=np.float64)
+
+    if _solve_at(block, block.h) is None or not isinstance(y, torch.Tensor) or y.numel() != n:
+        return None
+    v = np.random.default_rng(7).standard_normal(n)
+    mine = operator_at(block.h).matvec(v)
+    own = LinearizedMap(block.step, state).as_linear_operator().matvec(v)
+    if not np.allclose(mine, own, rtol=1e-9, atol=1e-12 * np.linalg.norm(own)):
+        return None
+    return operator_at
+
+
+def _implicit_verdict(block, stability, state, ops, h, scale, dense_threshold, seed) -> Verdict:
+    """An implicit block's step map ``S(h) = Q_i(hA)⁻¹ R_e(hJ)`` (IMEX Euler:
+    ``(I + hLᵀL)⁻¹(I + hJ)``), the exact solve included.
+
+    ``J`` is formed (dense) or traced (matrix-free) once; at every ``h`` of the search only
+    the block's solve is applied: dense, ``S(h) = T(h) R_e(hJ)`` with ``T(h)`` the solve of
+    the ``n`` unit vectors in one batch, one ``eigvals`` of an ``n × n`` matrix; above the
+    threshold, ARPACK on the operator. A block whose step is not of this form (or without
+    ``solve``) is judged by the Jacobian of its own step at every ``h`` instead.
+    """
+    linear = ops.argument.as_linear_operator()
+    n = linear.shape[0]
+    operator_at = _implicit_step_operator(block, stability, state, linear, n)
+    if operator_at is not None and n <= dense_threshold:
+        with torch.no_grad():
+            jac = ops.argument.dense().cpu().numpy().astype(np.float64)
+        y = state_argument(state)
+        explicit = _explicit_part(stability)
+
+        def radius(s: float) -> Radius:
+            eye = torch.eye(n, dtype=y.dtype, device=y.device).reshape((n,) + tuple(y.shape[1:]))
+            t = _solve_at(block, s)(eye).reshape(n, n).T.cpu().numpy()
+            z = s * jac
+            e = np.linalg.solve(_matrix_poly(explicit.denominator, z),
+                                _matrix_poly(explicit.numerator, z))  # fmt: skip
+            return Radius(s, float(np.max(np.abs(np.linalg.eigvals(t @ e)))), True, "dense")
 
         verdict = matrix_free_verdict(None, h, scale, seed, radius_at=radius)
-        verdict.method = "dense step-map Jacobian at every h of the search"
+        verdict.method = "dense step map T(h)·R_e(hJ): J formed once, the block's solve per h"
         return verdict
+    if operator_at is not None:
+        verdict = matrix_free_verdict(operator_at, h, scale, seed)
+        verdict.method = "matrix-free (ARPACK on T(h)·R_e(hJ): the block's solve, JVPs of F)"
+        return verdict
+    if n <= dense_threshold:
+        return _implicit_recompute_verdict(block, state, h, scale, seed)
     return matrix_free_verdict(
         lambda s: LinearizedMap(_step_at(block, s), state).as_linear_operator(), h, scale, seed
     )
+
+
+def _implicit_recompute_verdict(block, state, h, scale, seed) -> Verdict:
+    """The reference route: the dense Jacobian of the block's own step at every ``h``."""
+
+    def radius(s):
+        with torch.no_grad():
+            jac = LinearizedMap(_step_at(block, s), state).dense()
+            mu = torch.linalg.eigvals(jac).cpu().numpy()
+        return Radius(s, float(np.max(np.abs(mu))), True, "dense")
+
+    verdict = matrix_free_verdict(None, h, scale, seed, radius_at=radius)
+    verdict.method = "dense step-map Jacobian at every h of the search"
+    return verdict
+
+
+def _matrix_poly(coeffs, z: np.ndarray) -> np.ndarray:
+    """``Σ_k coeffs[k] Z^k`` by Horner for a square matrix ``Z``."""
+    out = coeffs[-1] * np.eye(z.shape[0])
+    for c in reversed(coeffs[:-1]):
+        out = z @ out + c * np.eye(z.shape[0])
+    return out
 
 
 def _eig_pairs(spectrum) -> dict:
@@ -224,6 +380,13 @@ def _analyse_block(stage_index, j, block, states, k, method, threshold, step_map
         else (block.state_layout is not StateLayout.ONE or isinstance(block, ImplicitBlock))
     )
     stability = _declared_stability(block, notes)
+    starter = block.starter if j == 0 and block.has_own_starter else None
+    if stability is not None and starter is not None:
+        stability = starter.stability
+        notes.append(
+            f"first step of the stage: the starter {starter.formula}, judged with its own "
+            f"stability {stability.formula}, not the scheme's ρ (it is taken once per stage)"
+        )
     spectra, step_spectra, rev, verdicts = [], [], [], []
     implicit = None
     judged_h, judged = judged_step(block)

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs, eigsh, svds
+from scipy.sparse.linalg import (
+    ArpackError,
+    ArpackNoConvergence,
+    LinearOperator,
+    eigs,
+    eigsh,
+    svds,
+)
 
 from .._validation import check_positive_int
 from ..blocks.base import Block
@@ -138,6 +145,14 @@ def eigenvalues(
         except ArpackNoConvergence as err:  # keep what converged, say so
             values = err.eigenvalues
             notes.append(f"ARPACK ({which}) converged for {len(values)} of {k} eigenvalues")
+        except ArpackError as err:
+            if not str(err).startswith("ARPACK error -9:"):
+                raise
+            # -9: the operator maps the random start vector to zero, which (with probability
+            # 1) only J = 0 does, e.g. a stage whose ReLUs are all off
+            values = np.zeros(k, dtype=complex)
+            if "J = 0" not in "".join(notes):
+                notes.append("J v = 0 for a random v: J = 0 (all eigenvalues zero)")
         found[which] = _top(np.asarray(values, dtype=complex), k, key)
     if not (found["LM"].size or found["LR"].size) and n <= 4 * dense_threshold:
         dense = eigenvalues(op, k, "dense", dense_threshold, seed)

@@ -14,6 +14,17 @@ argument, ``amplification(z_explicit, z_implicit)``. ``z = h**step_power · λ``
   exit. "In the region" means amplification ``≤ 1 + 1e-12``; a step already unstable at
   the smallest scanned ``h`` gives ``h* = 0``. Eigenvalue components below
   ``1e-8·max|λ|`` are treated as zero (the accuracy of computed eigenvalues).
+
+**Multiple roots on the unit circle** (declared by a characteristic polynomial's ``open_at``:
+leapfrog and the partitioned schemes at ``z = −4``, midpoint at ``z = ±i``). There the
+largest root modulus is exactly 1 but the step map has a Jordan block: its powers grow like
+``n`` (weakly unstable). Such a ``z`` (to ``1e-13`` relative, the round-off of ``h^p λ``) is
+snapped onto the point, so the amplification reported is exactly the spectral radius 1 (no
+``1 ± √ε`` from the split root), and it counts as **outside** the region: the region is
+open there, a step that puts an eigenvalue on it is unstable (:func:`weakly_unstable`), and
+``h*`` is the supremum of the stable steps (the step at ``h*`` itself is not stable). The
+double root ``r = 1`` at ``z = 0`` of a second-order scheme is the ODE's own linear growth
+and counts as stable.
 """
 
 from __future__ import annotations
@@ -61,10 +72,28 @@ def root_modulus(stability: CharacteristicPolynomial, z) -> np.ndarray:
     return np.max(np.abs(roots), axis=-1).reshape(z.shape)
 
 
+#: a ``z`` within this relative distance of an ``open_at`` point is on it (round-off of h^p·λ)
+OPEN_RTOL = 1e-13
+
+
+def snap_to_open_points(stability, z) -> tuple[np.ndarray, np.ndarray]:
+    """``(z', hit)``: ``z`` with the values on a declared ``open_at`` point (to ``OPEN_RTOL``)
+    replaced by the point itself, and the mask of those values (weakly unstable)."""
+    z = np.array(z, dtype=complex)
+    hit = np.zeros(z.shape, dtype=bool)
+    for z0 in getattr(stability, "open_at", ()):
+        on = np.abs(z - z0) <= OPEN_RTOL * max(1.0, abs(z0))
+        z[on] = z0
+        hit |= on
+    return z, hit
+
+
 def amplification(stability, z, z_implicit=None) -> np.ndarray:
-    """The amplification factor of ``stability`` at ``z`` (array), vectorised."""
+    """The amplification factor of ``stability`` at ``z`` (array), vectorised: ``|R(z)|``, or the
+    largest root modulus of ``ρ(·; z)`` (exactly 1 on an ``open_at`` point, see
+    :func:`weakly_unstable`)."""
     if isinstance(stability, CharacteristicPolynomial):
-        return root_modulus(stability, z)
+        return root_modulus(stability, snap_to_open_points(stability, z)[0])
     if z_implicit is not None:
         return np.asarray(stability.amplification(z, z_implicit), dtype=float)
     return np.asarray(stability.amplification(z), dtype=float)
@@ -111,6 +140,23 @@ def amplification_at_steps(stability, eigenvalues, steps, implicit_eigenvalues=N
     return np.max(amp, axis=1)
 
 
+def weakly_unstable(stability, z) -> np.ndarray:
+    """Whether each ``z`` is on a declared ``open_at`` point: a multiple root of ``ρ(·; z)`` on
+    the unit circle, where the powers of the step grow linearly although the amplification
+    is 1. Such a ``z`` is outside the (open) stability region."""
+    return snap_to_open_points(stability, z)[1]
+
+
+def open_points_hit(stability, eigenvalues, h: float) -> list[complex]:
+    """The ``open_at`` points that some ``h^p λ_i`` lies on (empty: no weak instability)."""
+    if not getattr(stability, "open_at", ()):
+        return []
+    p = getattr(stability, "step_power", 1)
+    z = (float(h) ** p) * _spectrum(eigenvalues)
+    snapped, hit = snap_to_open_points(stability, z)
+    return sorted({complex(v) for v in snapped[hit]}, key=lambda v: (v.real, v.imag))
+
+
 def max_amplification(stability, eigenvalues, h: float, implicit_eigenvalues=None) -> float:
     """``max_i |R(h^p λ_i)|`` (or the largest characteristic root modulus)."""
     return float(amplification_at_steps(stability, eigenvalues, [h], implicit_eigenvalues)[0])
@@ -121,11 +167,20 @@ def stability_margin(stability, eigenvalues, h: float, implicit_eigenvalues=None
     return 1.0 - max_amplification(stability, eigenvalues, h, implicit_eigenvalues)
 
 
+def smallest_resolved_step(h_scale: float, step_power: int = 1) -> float:
+    """``10^{-8/p}·h_scale`` (``h_scale = 1/max|λ|^{1/p}``): the smallest step the ``h*`` scan
+    looks at. Below it ``|z| < 1e-8`` and ``ρ(S(h)) − 1`` is below what computed eigenvalues
+    resolve; a step unstable there has ``h* = 0`` (unstable for every ``h``)."""
+    return h_scale * 10.0 ** (_SCAN_DECADES[0] / step_power)
+
+
 def largest_stable_step(
     stability, eigenvalues, implicit_eigenvalues=None, tol: float = STABILITY_TOL
 ) -> float:
     """``h*``: the largest ``h`` with every ``s^p λ_i`` (``0 < s ≤ h``) in the stability region.
 
+    A step that puts some ``s^p λ_i`` on an ``open_at`` point is unstable (weakly: a
+    multiple root on the unit circle), so ``h*`` is the supremum of the stable steps.
     Returns ``math.inf`` when the scan finds no exit up to ``10⁴/max|λ|^{1/p}`` (e.g. a
     zero spectrum, or an A-stable implicit part) and ``0.0`` when the step is unstable for
     every ``h > 0`` (e.g. forward Euler with an eigenvalue in the right half-plane, or a
@@ -136,7 +191,12 @@ def largest_stable_step(
 
     def unstable(steps):
         amp = amplification_at_steps(stability, lam, steps, implicit_eigenvalues)
-        return ~(amp <= 1.0 + tol)  # NaN counts as unstable
+        bad = ~(amp <= 1.0 + tol)  # NaN counts as unstable
+        if getattr(stability, "open_at", ()):  # the region is open at a multiple unit root
+            p = getattr(stability, "step_power", 1)
+            z = (np.asarray(steps, dtype=float).reshape(-1, 1) ** p) * lam[None, :]
+            bad |= weakly_unstable(stability, z).any(axis=1)
+        return bad
 
     if unstable([0.0])[0]:
         return 0.0
@@ -146,7 +206,7 @@ def largest_stable_step(
         return math.inf
     h0 = scale ** (-1.0 / p)
     low, high = _SCAN_DECADES
-    grid = h0 * np.logspace(low / p, high, _SCAN_POINTS)
+    grid = h0 * np.logspace(low / p, high, _SCAN_POINTS)  # grid[0] = smallest_resolved_step
     bad = unstable(grid)
     if not bad.any():
         return math.inf

@@ -333,3 +333,140 @@ def argument_scale(apply_j: Callable, n: int, step_power: int, seed: int = 0) ->
     if not r.certified:
         return None
     return math.inf if r.value == 0 else r.value ** (-1.0 / step_power)
+
+
+# -------------------------------------------- characteristic polynomials: roots mapped back to z
+def ritz_values(
+    op: LinearOperator,
+    k: int = RHO_K,
+    seed: int = 0,
+    maxiter: int = RHO_MAXITER,
+    v0: np.ndarray | None = None,
+) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+    """``(values, start, note)``: the ``k`` largest-magnitude eigenvalues of ``op`` by ARPACK
+    (the retries of :func:`spectral_radius`), a warm start for the next solve, and what
+    happened; ``values`` is ``None`` when ARPACK did not converge (nothing is guessed)."""
+    n = op.shape[0]
+    if n <= 8:
+        dense = np.column_stack([op.matvec(e) for e in np.eye(n)])
+        return np.linalg.eigvals(dense), None, ""
+    v0_random = np.random.default_rng(seed).standard_normal(n)
+    if v0 is None or not np.all(np.isfinite(v0)) or np.linalg.norm(v0) == 0:
+        v0 = v0_random
+    else:
+        v0 = v0 / np.linalg.norm(v0) + v0_random / np.linalg.norm(v0_random)
+    k = min(k, n - 2)
+    notes = []
+    for ncv in (max(2 * k + 1, 40), max(4 * k + 1, 120)):
+        ncv = min(n, ncv)
+        try:
+            values, vectors = eigs(
+                op, k=k, which="LM", v0=v0, ncv=ncv, tol=STEP_ARPACK_TOL, maxiter=maxiter
+            )
+        except ArpackNoConvergence as err:
+            notes.append(f"ARPACK ncv={ncv}: {len(err.eigenvalues)} of {k} converged")
+        except ArpackError as err:  # it carries no .info: the message says which error
+            notes.append(f"ARPACK ncv={ncv} failed ({err})")
+        else:
+            start = vectors.real.sum(axis=1) + vectors.imag.sum(axis=1)
+            return values, start, "; ".join(notes)
+        if ncv == n:
+            break
+    return None, None, "; ".join(notes) + ": not certified"
+
+
+def affine_in_z(stability) -> bool:
+    """Whether every coefficient ``c_k(z)`` of ``ρ(r; z)`` is at most linear in ``z``."""
+    return isinstance(stability, CharacteristicPolynomial) and all(
+        len(c) <= 2 for c in stability.coefficients
+    )
+
+
+def z_of_root(stability: CharacteristicPolynomial, mu) -> np.ndarray:
+    """The ``z`` for which ``μ`` is a root of ``ρ(·; z) = A(r) + z B(r)``: ``z = −A(μ)/B(μ)``.
+
+    For an eigenvalue ``μ`` of the companion step map this is ``h^p λ`` for the eigenvalue
+    ``λ`` of ``J`` it belongs to (spectral mapping read backwards; ``ρ`` affine in ``z``).
+    ``nan`` where ``B(μ) = 0`` (a root of ``ρ`` for every ``z``).
+    """
+    mu = np.asarray(mu, dtype=complex)
+    a = sum(c[0] * mu**k for k, c in enumerate(stability.coefficients))
+    b = sum((c[1] if len(c) > 1 else 0.0) * mu**k for k, c in enumerate(stability.coefficients))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b != 0, -a / np.where(b != 0, b, 1), np.nan)
+
+
+def companion_radius_at(
+    stability: CharacteristicPolynomial,
+    apply_j: Callable,
+    n: int,
+    h_scale: float | None,
+    seed: int = 0,
+) -> Callable[[float], Radius]:
+    """``h ↦ ρ(S(h))`` of the companion step map of an affine-in-``z`` ``ρ(r; z)``, robust at
+    multiple roots.
+
+    Where ``ρ(·; z)`` has a multiple root (``z = 0`` of leapfrog and the partitioned schemes:
+    ``(r − 1)²``; ``z = −4``: ``(r + 1)²``; midpoint's ``z = ±i``) the companion operator
+    has a Jordan block, and ARPACK's eigenvalues split by ``√ε``: ``1 ± 1e-8`` reads as
+    growth, so a field with a zero eigenvalue would get ``h* ≈ 0``. So each dominant Ritz
+    value ``μ`` is mapped back to its ``z = z(μ)`` (:func:`z_of_root`; the split is
+    squared away, ``z`` is exact to ``~ε``), cleaned as the dense path cleans ``h^p λ``
+    (components below ``SPECTRAL_FLOOR·h^p ρ(J)`` are zero), snapped onto declared
+    ``open_at`` points, and read through the closed-form largest root modulus. Since ``μ``
+    is a root of ``ρ(·; z(μ))`` the value is at least ``|μ|`` up to that cleaning, and it
+    equals the dense path's ``max_i`` over the same ``λ_i``. A step with some ``z`` on an
+    ``open_at`` point is weakly unstable: the radius is 1 and the note says so.
+    """
+    from .stability import SPECTRAL_FLOOR, amplification, smallest_resolved_step, weakly_unstable
+
+    p = getattr(stability, "step_power", 1)
+    start = [None]
+    resolved = None if h_scale is None else smallest_resolved_step(h_scale, p)
+    at_resolved: dict = {}
+
+    def radius(h: float) -> Radius:
+        if resolved is not None and 0 < h < resolved and math.isfinite(resolved):
+            return below_resolution(h)
+        return solve_at(h)
+
+    def below_resolution(h: float) -> Radius:
+        """Below the resolved step all roots are within ~1e-8 of 1 and ARPACK's ρ − 1 is
+        noise: the eigenvalues ``h_r^p λ`` found at ``h_r`` are rescaled to ``h^p λ``."""
+        if "z" not in at_resolved:
+            r = solve_at(resolved, keep=at_resolved)
+            if not r.certified:
+                return Radius(h, math.nan, False, "arpack", r.note)
+        z = at_resolved["z"] * (h / resolved) ** p
+        value = float(np.max(amplification(stability, z))) if z.size else 1.0
+        return Radius(h, value, True, "arpack at the smallest resolved step, z rescaled")
+
+    def solve_at(h: float, keep: dict | None = None) -> Radius:
+        op = declared_step_operator(stability, apply_j, n, h)
+        values, vectors, note = ritz_values(op, seed=seed, v0=start[0])
+        if values is None:
+            start[0] = None
+            return Radius(h, math.nan, False, "arpack", note)
+        start[0] = vectors
+        z = z_of_root(stability, values)
+        if h_scale is not None and math.isfinite(h_scale):
+            floor = SPECTRAL_FLOOR * (h / h_scale) ** p
+            re, im = z.real.copy(), z.imag.copy()
+            re[np.abs(re) <= floor] = 0.0
+            im[np.abs(im) <= floor] = 0.0
+            z = re + 1j * im
+        finite = np.isfinite(z)
+        if keep is not None:
+            keep["z"] = z[finite]
+        amp = np.abs(values).astype(float)
+        amp[finite] = amplification(stability, z[finite])
+        weak = weakly_unstable(stability, z[finite])
+        if weak.any():
+            points = np.unique(np.round(z[finite][weak], 12))
+            weak_note = "weakly unstable: a multiple unit root at z = " + ", ".join(
+                f"{complex(v):.6g}" for v in points
+            )
+            note = f"{note}; {weak_note}" if note else weak_note
+        return Radius(h, float(np.max(amp)), True, "arpack (roots mapped back to z)", note)
+
+    return radius
