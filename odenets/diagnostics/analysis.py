@@ -38,7 +38,16 @@ from .network import (
 )
 from .operators import LinearizedMap, flatten_state
 from .report import BlockReport, NetworkReport, Report, StageReport
-from .spectra import DENSE_THRESHOLD, block_operators, check_k, eigenvalues, singular_values
+from .spectra import (
+    DENSE_THRESHOLD,
+    block_operators,
+    block_progress,
+    check_k,
+    eigenvalues,
+    estimate_seconds,
+    pinned_threads,
+    singular_values,
+)
 from .stability import open_points_hit, smallest_resolved_step
 from .stepmap import (
     Radius,
@@ -486,6 +495,8 @@ def diagnose(
     consistency: bool = True,
     seed: int = 0,
     clamp_k: bool = False,
+    threads: int | None = 1,
+    progress: bool | None = None,
 ) -> Report:
     """Stability diagnostics of ``model`` on ``batch`` (a tensor, ``(x, y)`` or ``{"x", "y"}``).
 
@@ -497,7 +508,40 @@ def diagnose(
     dimension is an error unless ``clamp_k``. The other flags switch the
     network-level parts on or off. The model is not modified: a copy in eval mode and
     ``dtype`` is analysed.
+
+    ``threads``: BLAS/LAPACK and torch threads for the analysis (default 1, restored on
+    return or error; ``None`` keeps the caller's setting). One thread is the default because
+    the solves are small products and ``O(n³)`` factorisations that extra threads slow down
+    on a loaded machine (``results/bench_diagnose.md``). ``progress``: a tqdm bar over the
+    blocks and, before a run estimated to take a minute or more, a line with the estimate
+    (``None``: when stderr is a terminal; ``False``: never).
     """
+    with pinned_threads(threads):
+        return _diagnose_pinned(
+            model,
+            batch,
+            k=k,
+            num_points=num_points,
+            dtype=dtype,
+            method=method,
+            dense_threshold=dense_threshold,
+            step_map=step_map,
+            stage_maps=stage_maps,
+            growth=growth,
+            gradients=gradients,
+            input_output=input_output,
+            consistency=consistency,
+            seed=seed,
+            clamp_k=clamp_k,
+            progress=progress,
+        )
+
+
+def _diagnose_pinned(
+    model, batch, *, k, num_points, dtype, method, dense_threshold, step_map, stage_maps,
+    growth, gradients, input_output, consistency, seed, clamp_k, progress
+) -> Report:  # fmt: skip
+    """The body of :func:`diagnose`, run with the threads pinned."""
     x, labels = split_batch(batch)
     num_points = min(4, x.shape[0]) if num_points is None else num_points
     check_positive_int(num_points, "num_points")
@@ -514,6 +558,21 @@ def diagnose(
     inputs = stage_inputs(work, x)
     notes: list[str] = []
     stage_reports = []
+    total, estimate, dims = 0, 0.0, []
+    for _, stage in find_stages(work):  # the plan, for the estimate and the bar
+        if id(stage) in inputs:
+            y0 = inputs[id(stage)][:1]
+            n = _argument_dim(stage, y0)
+            block = stage.blocks[0]
+            two = block.state_layout is not StateLayout.ONE or isinstance(block, ImplicitBlock)
+            with torch.no_grad():
+                m = flatten_state(block.init(y0)).numel()
+            step_dim = m if (two if step_map is None else step_map) else None
+            dense = method == "dense" or (method == "auto" and n <= dense_threshold)
+            total += stage.steps
+            dims.append(n)
+            estimate += stage.steps * num_points * estimate_seconds(n, dense, step_dim)
+    bar = block_progress(total, estimate, dims, progress)
     for i, (name, stage) in enumerate(find_stages(work)):
         if id(stage) not in inputs:
             notes.append(f"stage {name!r} is not called by the model's forward: skipped")
@@ -528,20 +587,12 @@ def diagnose(
                 for j, _, state in stage.states(y0):
                     if j < stage.steps:
                         per_block_states[j].append(state)
-        blocks = [
-            _analyse_block(
-                i,
-                j,
-                stage.block_at(j),
-                per_block_states[j],
-                stage_k,
-                method,
-                dense_threshold,
-                step_map,
-                seed,
-            )
-            for j in range(stage.steps)
-        ]
+        blocks = []
+        for j in range(stage.steps):
+            block = stage.block_at(j)
+            args = (per_block_states[j], stage_k, method, dense_threshold, step_map, seed)
+            blocks.append(_analyse_block(i, j, block, *args))
+            bar.update(1)
         report = StageReport(
             index=i,
             name=name,
@@ -563,6 +614,7 @@ def diagnose(
         if growth:
             report.growth = [perturbation_growth(stage, y0, seed) for y0 in points]
         stage_reports.append(report)
+    bar.close()
     network = NetworkReport()
     if gradients:
         grads = gradient_norms(work, x, labels, seed)
