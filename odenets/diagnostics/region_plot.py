@@ -137,7 +137,7 @@ def _extent(block, zs):
     return max(1.25 * reach, 1.1 * min(region_reach, 10.0), 3.0)
 
 
-def _inset(ax, block, zs, outside, extent, cmap, norm):
+def _inset(ax, stage, block, zs, outside, extent, cmap, norm):
     """Zoom on the cloud of points when it is small against the panel."""
     box = _cloud_box(zs)
     if box is None:
@@ -148,6 +148,7 @@ def _inset(ax, block, zs, outside, extent, cmap, norm):
     half = max(1.3 * half, 1e-3 * extent, 1e-12)
     inset = ax.inset_axes([0.56, 0.56, 0.42, 0.42])
     _draw_region(inset, block, half, centre)
+    _other_boundaries(inset, stage, block, half, centre)
     _scatter(inset, zs, outside, cmap, norm, size=10)
     inset.set_xlim(centre.real - half, centre.real + half)
     inset.set_ylim(centre.imag - half, centre.imag + half)
@@ -164,11 +165,41 @@ def _inset(ax, block, zs, outside, extent, cmap, norm):
     ax.indicate_inset_zoom(inset, edgecolor="0.3")
 
 
+def reference_block(stage):
+    """The block whose region is shaded: the stability most blocks of the stage declare.
+
+    A stage can mix stabilities: a two-step scheme's first block is a one-step starter
+    (the explicit midpoint rule starts with forward Euler, ``R(z) = 1 + z``). The region
+    shaded is the one the most blocks share (ties: the later block); the others get their
+    own dashed boundary, and every point is judged by its own block's stability.
+    """
+    formulas = [b.formula for b in stage.blocks]
+    best = max(range(len(formulas)), key=lambda i: (formulas.count(formulas[i]), i))
+    return stage.blocks[best]
+
+
+def _other_boundaries(ax, stage, reference, extent, centre=0j):
+    """Dashed boundaries of the stabilities that differ from the shaded one (starters)."""
+    handles, seen = [], {reference.formula}
+    for b in stage.blocks:
+        if b.formula in seen:
+            continue
+        seen.add(b.formula)
+        xx, yy, amp = region_grid(b.stability, extent, b.implicit_eigenvalues, b.h, centre=centre)
+        if not (amp.min() < 1.0 < amp.max()):
+            continue  # no boundary in view
+        ax.contour(xx, yy, amp, levels=[1.0], colors=["0.35"], linewidths=1.0, linestyles="--")
+        label = f"boundary for b{b.step} ({b.formula})"
+        handles.append(Line2D([], [], color="0.35", lw=1.0, ls="--", label=label))
+    return handles
+
+
 def _stage_panel(fig, ax, stage):
-    first = stage.blocks[0]
+    first = reference_block(stage)
     zs, outside = _points(stage)
     extent = _extent(first, zs)
     handles = _draw_region(ax, first, extent)
+    handles += _other_boundaries(ax, stage, first, extent)
     n = len(zs)
     cmap = colormaps["viridis"]
     norm = BoundaryNorm(np.arange(-0.5, n + 0.5), cmap.N)
@@ -205,7 +236,7 @@ def _stage_panel(fig, ax, stage):
     ax.set_aspect("equal")
     ax.set_xlim(-extent, extent)
     ax.set_ylim(-extent, extent)
-    _inset(ax, first, zs, outside, extent, cmap, norm)
+    _inset(ax, stage, first, zs, outside, extent, cmap, norm)
     arg = first.argument or "h·λ"
     ax.set_title(f"stage {stage.index}: {stage.scheme}\n{first.formula}", fontsize=9)
     ax.set_xlabel(f"Re z,  z = {arg}", fontsize=8)
